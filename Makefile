@@ -1,0 +1,21 @@
+# The two commands for a fresh machine: `make up` and `make test`. Both bootstrap uv and
+# the locked dependencies themselves.
+UV := scripts/uv.sh
+
+.PHONY: up test lint format demo bench settings
+
+up:            ## start the whole hub on the embedded default (SQLite, mock DUO)
+	$(UV) sync --frozen --quiet
+	$(UV) run --frozen verzuimhub up
+
+test:          ## lint, types and every test (real PostgreSQL, real migrations)
+	scripts/test.sh
+
+lint:
+	$(UV) run ruff check . && $(UV) run ruff format --check . && $(UV) run mypy
+
+format:
+	$(UV) run ruff format . && $(UV) run ruff check --fix .
+
+settings:      ## the settings table, as in the README
+	$(UV) run verzuimhub settings --markdown

@@ -1,0 +1,1 @@
+"""Melding repository."""

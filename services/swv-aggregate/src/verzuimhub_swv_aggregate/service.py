@@ -1,0 +1,1 @@
+"""swv-aggregate service."""

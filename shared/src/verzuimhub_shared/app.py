@@ -1,0 +1,180 @@
+"""The app factory every service uses: the same edge, errors, health, metrics and docs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from starlette.responses import JSONResponse, Response
+
+from verzuimhub_shared.auth import TokenVerifier
+from verzuimhub_shared.db import Database
+from verzuimhub_shared.errors import install_error_handlers
+from verzuimhub_shared.logging import configure_logging, get_logger
+from verzuimhub_shared.metrics import CONTENT_TYPE, Metrics
+from verzuimhub_shared.middleware import EdgeMiddleware
+from verzuimhub_shared.migrations import at_head
+from verzuimhub_shared.openapi import build_openapi
+from verzuimhub_shared.settings import ServiceSettings
+
+API_VERSION = "1.0.0"
+
+log = get_logger(__name__)
+
+Worker = Callable[[FastAPI, asyncio.Event], Awaitable[None]]
+
+
+@dataclass
+class ServiceSpec:
+    """What distinguishes one service: its name, migrations, routes, workers."""
+
+    name: str
+    title: str
+    description: str
+    migrations_package: str | None
+    routers: Sequence[APIRouter]
+    workers: Sequence[Worker] = ()
+    on_startup: Sequence[Callable[[FastAPI], Awaitable[None]]] = ()
+    extra_state: dict[str, Any] = field(default_factory=dict)
+
+
+def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
+    metrics = Metrics(spec.name)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level, json=settings.log_json, service=spec.name)
+        db = Database(settings.database_url, pool_size=settings.database_pool_size)
+        app.state.db = db
+        app.state.token_verifier = TokenVerifier(
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            public_key_files=settings.jwt_public_key_files,
+            jwks_url=settings.jwks_url,
+            jwks_cache_seconds=settings.jwks_cache_seconds,
+        )
+        for hook in spec.on_startup:
+            await hook(app)
+        stop = asyncio.Event()
+        app.state.stop = stop
+        tasks = []
+        if settings.run_workers:
+            tasks = [
+                asyncio.create_task(_supervise(worker, app, stop), name=worker.__name__)
+                for worker in spec.workers
+            ]
+        log.info("service_started", service=spec.name, workers=len(tasks))
+        try:
+            yield
+        finally:
+            stop.set()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await db.dispose()
+            log.info("service_stopped", service=spec.name)
+
+    app = FastAPI(
+        title=spec.title,
+        description=spec.description,
+        version=API_VERSION,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.router.redirect_slashes = False
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.spec = spec
+    for key, value in spec.extra_state.items():
+        setattr(app.state, key, value)
+    install_error_handlers(app)
+    _health_routes(app, spec)
+    for router in spec.routers:
+        app.include_router(router)
+
+    openapi_doc: dict[str, Any] = {}
+
+    def openapi() -> dict[str, Any]:
+        if not openapi_doc:
+            openapi_doc.update(
+                build_openapi(app, version=API_VERSION, public_base_url=settings.public_base_url)
+            )
+        return openapi_doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.get("/v1/openapi.json", include_in_schema=False)
+    async def openapi_json() -> JSONResponse:
+        return JSONResponse(openapi())
+
+    app.add_middleware(
+        EdgeMiddleware,
+        api_version=API_VERSION,
+        metrics=metrics,
+        max_body_bytes=settings.max_body_bytes,
+    )
+    return app
+
+
+def _health_routes(app: FastAPI, spec: ServiceSpec) -> None:
+    @app.get("/health/live", include_in_schema=False)
+    async def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/health/ready", include_in_schema=False)
+    async def ready() -> Response:
+        db: Database = app.state.db
+        checks: dict[str, str] = {}
+        try:
+            await db.ping()
+            checks["database"] = "ok"
+        except Exception as exc:  # readiness reports, it does not raise
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        if spec.migrations_package and checks["database"] == "ok":
+            try:
+                head = await at_head(spec.migrations_package, db.engine)
+                checks["migrations"] = "at head" if head else "behind"
+            except Exception as exc:
+                checks["migrations"] = f"unknown: {type(exc).__name__}"
+        ok = all(v in ("ok", "at head") for v in checks.values())
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable", "checks": checks},
+            status_code=200 if ok else 503,
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(app.state.metrics.render(), media_type=CONTENT_TYPE)
+
+
+async def _supervise(worker: Worker, app: FastAPI, stop: asyncio.Event) -> None:
+    """Keep a worker loop running; a crash is logged and the loop restarts after a pause."""
+    while not stop.is_set():
+        try:
+            await worker(app, stop)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error("worker_crashed", worker=worker.__name__, exc_type=type(exc).__name__)
+            await sleep_or_stop(stop, 2.0)
+
+
+async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep up to ``seconds``; True when stop was requested."""
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+        return True
+    except TimeoutError:
+        return False
+
+
+def lifespan_context(app: FastAPI) -> AbstractAsyncContextManager[Any]:
+    """Run an app's lifespan outside a server (tests, CLI)."""
+    return app.router.lifespan_context(app)

@@ -1,0 +1,307 @@
+"""The event feed: a transactional outbox served over HTTP, and the consumer loop.
+
+Producer side. Events are written in the same transaction as the state change. Positions
+are *commit-ordered*: :func:`append` takes the next positions from a one-row counter with
+``UPDATE … RETURNING``, which holds that row's lock until the transaction ends. A second
+writer waits there until the first has committed or rolled back, so a position only ever
+becomes visible after every lower position is settled, and a reader that asks for
+``position > cursor`` can never skip a late committer. Call :func:`append` as the last
+write of a transaction: the counter lock is held from there to the commit.
+
+Each consumer has its own rows (per-consumer projection); a consumer's rows may be sealed
+(AES-GCM) at rest when they carry an identity.
+
+Consumer side. :class:`FeedConsumer` fetches a batch over HTTP without any transaction
+open, then in one transaction locks its cursor row, checks that no other replica advanced
+it meanwhile, applies the batch and stores the new cursor: exactly-once in effect, safe
+with any number of replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import orjson
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from verzuimhub_shared.crypto import Sealer
+from verzuimhub_shared.db import insert_ignore
+from verzuimhub_shared.logging import get_logger
+
+CLOUDEVENTS_BATCH = "application/cloudevents-batch+json"
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class FeedTables:
+    events: Table
+    counter: Table
+
+
+def feed_tables(metadata: MetaData, prefix: str = "feed") -> FeedTables:
+    events = Table(
+        f"{prefix}_events",
+        metadata,
+        Column("position", BigInteger, primary_key=True, autoincrement=False),
+        Column("consumer", String(32), nullable=False),
+        Column("event_id", String(64), nullable=False),
+        Column("type", String(128), nullable=False),
+        Column("subject", String(64), nullable=True),
+        Column("recorded_at", DateTime(timezone=True), nullable=False),
+        Column("sealed", Boolean, nullable=False),
+        Column("body", Text, nullable=False),
+        Index(f"ix_{prefix}_events_consumer_position", "consumer", "position"),
+    )
+    counter = Table(
+        f"{prefix}_counter",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("last_position", BigInteger, nullable=False),
+    )
+    return FeedTables(events, counter)
+
+
+def cursor_table(metadata: MetaData) -> Table:
+    return Table(
+        "feed_cursors",
+        metadata,
+        Column("feed", String(64), primary_key=True),
+        Column("position", BigInteger, nullable=False),
+        Column("events_applied", BigInteger, nullable=False, server_default="0"),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+    )
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event for one consumer, before it has a position."""
+
+    consumer: str
+    type: str
+    data: dict[str, Any]
+    subject: str | None = None
+    seal: bool = False
+    event_id: str = ""
+
+
+async def append(
+    session: AsyncSession,
+    tables: FeedTables,
+    events: Sequence[Event],
+    *,
+    source: str,
+    sealer: Sealer | None = None,
+) -> list[int]:
+    """Append events (the last write of the transaction); returns their positions."""
+    if not events:
+        return []
+    result = await session.execute(
+        update(tables.counter)
+        .where(tables.counter.c.id == 1)
+        .values(last_position=tables.counter.c.last_position + len(events))
+        .returning(tables.counter.c.last_position)
+    )
+    last = int(result.scalar_one())
+    first = last - len(events) + 1
+    now = datetime.now(UTC)
+    stamp = now.isoformat().replace("+00:00", "Z")
+    rows = []
+    for offset, event in enumerate(events):
+        position = first + offset
+        event_id = event.event_id or uuid.uuid4().hex
+        envelope = {
+            "specversion": "1.0",
+            "id": event_id,
+            "source": source,
+            "type": event.type,
+            "time": stamp,
+            "datacontenttype": "application/json",
+            "position": position,
+            "data": event.data,
+        }
+        if event.subject:
+            envelope["subject"] = event.subject
+        body = orjson.dumps(envelope).decode()
+        if event.seal:
+            if sealer is None:
+                raise ValueError("a sealed event needs a sealer")
+            body = sealer.seal(body, context=event.consumer)
+        rows.append(
+            {
+                "position": position,
+                "consumer": event.consumer,
+                "event_id": event_id,
+                "type": event.type,
+                "subject": event.subject,
+                "recorded_at": now,
+                "sealed": event.seal,
+                "body": body,
+            }
+        )
+    await session.execute(insert(tables.events), rows)
+    return list(range(first, last + 1))
+
+
+async def read_batch(
+    session: AsyncSession,
+    tables: FeedTables,
+    consumer: str,
+    after: int,
+    limit: int,
+    sealer: Sealer | None = None,
+) -> bytes:
+    """The consumer's events after ``after`` as a CloudEvents JSON batch (raw bytes)."""
+    t = tables.events
+    result = await session.execute(
+        select(t.c.sealed, t.c.body)
+        .where(t.c.consumer == consumer, t.c.position > after)
+        .order_by(t.c.position)
+        .limit(limit)
+    )
+    parts = []
+    for sealed, body in result:
+        if sealed:
+            if sealer is None:
+                raise ValueError("sealed feed rows need a sealer")
+            body = sealer.open(body, context=consumer)
+        parts.append(body)
+    return ("[" + ",".join(parts) + "]").encode()
+
+
+async def head_position(session: AsyncSession, tables: FeedTables) -> int:
+    result = await session.execute(select(tables.counter.c.last_position))
+    return int(result.scalar_one_or_none() or 0)
+
+
+async def last_position_for(session: AsyncSession, tables: FeedTables, consumer: str) -> int:
+    t = tables.events
+    result = await session.execute(select(func.max(t.c.position)).where(t.c.consumer == consumer))
+    return int(result.scalar_one_or_none() or 0)
+
+
+# --- consumer side -------------------------------------------------------------------
+
+Handler = Callable[[AsyncSession, list[dict[str, Any]]], Awaitable[None]]
+
+
+class FeedConsumer:
+    """Pulls one feed and applies it exactly once in effect (see module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        url: str,
+        token: Callable[[], str],
+        cursors: Table,
+        transaction: Callable[[], Any],
+        handler: Handler,
+        client: httpx.AsyncClient,
+        batch_size: int = 1000,
+    ) -> None:
+        self.name = name
+        self.url = url
+        self._token = token
+        self._cursors = cursors
+        self._transaction = transaction
+        self._handler = handler
+        self._client = client
+        self.batch_size = batch_size
+        self.last_seen_head = 0
+
+    async def cursor(self) -> int:
+        async with self._transaction() as session:
+            return await self._read_cursor(session, lock=False)
+
+    async def _read_cursor(self, session: AsyncSession, *, lock: bool) -> int:
+        query = select(self._cursors.c.position).where(self._cursors.c.feed == self.name)
+        if lock:
+            query = query.with_for_update()
+        position = (await session.execute(query)).scalar_one_or_none()
+        if position is None:
+            row = {"feed": self.name, "position": 0, "events_applied": 0}
+            await insert_ignore(session, self._cursors, [row | {"updated_at": datetime.now(UTC)}])
+            position = (await session.execute(query)).scalar_one()
+        return int(position)
+
+    async def fetch(self, after: int) -> list[dict[str, Any]]:
+        response = await self._client.get(
+            self.url,
+            params={"after": after, "limit": self.batch_size},
+            headers={"authorization": f"Bearer {self._token()}"},
+        )
+        response.raise_for_status()
+        events: list[dict[str, Any]] = orjson.loads(response.content)
+        return events
+
+    async def step(self) -> int:
+        """Fetch and apply one batch; returns how many events were applied (0: idle)."""
+        after = await self.cursor()
+        events = await self.fetch(after)
+        if not events:
+            return 0
+        async with self._transaction() as session:
+            current = await self._read_cursor(session, lock=True)
+            if current != after:
+                return 0  # another replica applied this batch meanwhile
+            await self._handler(session, events)
+            last = int(events[-1]["position"])
+            await session.execute(
+                update(self._cursors)
+                .where(self._cursors.c.feed == self.name)
+                .values(
+                    position=last,
+                    events_applied=self._cursors.c.events_applied + len(events),
+                    updated_at=datetime.now(UTC),
+                )
+            )
+        return len(events)
+
+    async def run(self, stop: asyncio.Event, idle_seconds: float = 0.5) -> None:
+        backoff = idle_seconds
+        while not stop.is_set():
+            try:
+                applied = await self.step()
+                backoff = idle_seconds
+            except (httpx.HTTPError, OSError) as exc:
+                log.warning("feed_fetch_failed", feed=self.name, exc_type=type(exc).__name__)
+                applied = 0
+                backoff = min(backoff * 2, 10.0)
+            if applied == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=backoff)
+
+
+def seed_counter(table_name: str = "feed_counter") -> Any:
+    """For the initial migration: the counter's single row."""
+    from alembic import op
+    from sqlalchemy import column, table
+
+    op.bulk_insert(
+        table(table_name, column("id", Integer), column("last_position", BigInteger)),
+        [{"id": 1, "last_position": 0}],
+    )

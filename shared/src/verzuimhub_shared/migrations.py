@@ -1,0 +1,97 @@
+"""Alembic wiring: one migration tree per service, run programmatically or by ``alembic``.
+
+Each service's ``migrations/env.py`` calls :func:`run_env` with its metadata. Upgrades run
+on a connection handed over through ``config.attributes`` so they work on an async engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from alembic import command, context
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, MetaData
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from verzuimhub_shared.db import make_engine
+
+
+def alembic_config(package: str, url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", f"{package}:migrations")
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.set_main_option("file_template", "%%(year)d_%%(month).2d_%%(day).2d_%%(slug)s")
+    return cfg
+
+
+def head_revisions(package: str) -> set[str]:
+    script = ScriptDirectory.from_config(alembic_config(package, "sqlite://"))
+    return set(script.get_heads())
+
+
+async def upgrade(package: str, url: str, engine: AsyncEngine | None = None) -> None:
+    own = engine is None
+    engine = engine or make_engine(url)
+    cfg = alembic_config(package, url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade_sync, cfg)
+    finally:
+        if own:
+            await engine.dispose()
+
+
+def _upgrade_sync(conn: Connection, cfg: Config) -> None:
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, "head")
+
+
+def upgrade_blocking(package: str, url: str) -> None:
+    asyncio.run(upgrade(package, url))
+
+
+async def current_revisions(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as conn:
+        return await conn.run_sync(lambda c: set(MigrationContext.configure(c).get_current_heads()))
+
+
+async def at_head(package: str, engine: AsyncEngine) -> bool:
+    return await current_revisions(engine) == head_revisions(package)
+
+
+def run_env(target_metadata: MetaData) -> None:
+    """Body of every service's env.py."""
+    config = context.config
+    connection: Connection | None = config.attributes.get("connection")
+    opts: dict[str, Any] = {
+        "target_metadata": target_metadata,
+        "compare_type": True,
+        "render_as_batch": True,
+    }
+    if connection is not None:
+        context.configure(connection=connection, **opts)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    if context.is_offline_mode():
+        context.configure(url=config.get_main_option("sqlalchemy.url"), **opts)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+
+    async def _online() -> None:
+        engine = make_engine(str(config.get_main_option("sqlalchemy.url")))
+        async with engine.connect() as conn:
+            await conn.run_sync(_with_connection, opts)
+        await engine.dispose()
+
+    asyncio.run(_online())
+
+
+def _with_connection(connection: Connection, opts: dict[str, Any]) -> None:
+    context.configure(connection=connection, **opts)
+    with context.begin_transaction():
+        context.run_migrations()

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import pytest
+
+from verzuimhub_shared.crypto import DecryptionError, Pseudonymiser, Sealer, parse_keys
+
+
+def test_pseudonyms_link_within_a_purpose_and_not_across() -> None:
+    p = Pseudonymiser("secret")
+    assert p.pseudonym("123456782", "melding") == p.pseudonym("123456782", "melding")
+    assert p.pseudonym("123456782", "melding") != p.pseudonym("123456782", "swv-aggregate")
+    assert p.pseudonym("123456782", "melding") != Pseudonymiser("other").pseudonym(
+        "123456782", "melding"
+    )
+    assert "123456782" not in p.pseudonym("123456782", "melding")
+
+
+def test_sealed_text_round_trips_and_rotates() -> None:
+    old = Sealer({"k1": "one"}, "k1")
+    sealed = old.seal("123456782", context="pgn")
+    assert "123456782" not in sealed
+    assert sealed.startswith("k1.")
+    rotated = Sealer({"k1": "one", "k2": "two"}, "k2")
+    assert rotated.open(sealed, context="pgn") == "123456782"
+    assert rotated.seal("x").startswith("k2.")
+
+
+def test_tampering_and_wrong_context_fail() -> None:
+    sealer = Sealer({"k1": "one"}, "k1")
+    sealed = sealer.seal("123456782", context="pgn")
+    with pytest.raises(DecryptionError):
+        sealer.open(sealed, context="note")
+    kid, _, blob = sealed.partition(".")
+    flipped = blob[:-2] + ("A" if blob[-2] != "A" else "B") + blob[-1]
+    with pytest.raises(DecryptionError):
+        sealer.open(f"{kid}.{flipped}", context="pgn")
+    with pytest.raises(DecryptionError):
+        Sealer({"k9": "nine"}, "k9").open(sealed, context="pgn")
+
+
+def test_key_spec_parsing() -> None:
+    assert parse_keys("a=1, b=2") == {"a": "1", "b": "2"}
+    with pytest.raises(ValueError, match="kid=secret"):
+        parse_keys("nokey")

@@ -1,0 +1,135 @@
+"""The edge every service shares: problem+json errors, headers, health, metrics, OpenAPI."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from verzuimhub.services import services
+
+SERVICES = ["ingest", "melding", "swv-aggregate", "mock-duo"]
+
+
+@pytest.mark.parametrize("name", SERVICES)
+async def test_health_ready_on_postgres_at_head(app_client: Callable[..., Any], name: str) -> None:
+    async with app_client(name) as client:
+        live = await client.get("/health/live")
+        ready = await client.get("/health/ready")
+    assert live.status_code == 200
+    assert ready.status_code == 200, ready.text
+    if services()[name].migrations_package:
+        assert ready.json()["checks"] == {"database": "ok", "migrations": "at head"}
+
+
+async def test_ready_is_503_when_the_database_is_unreachable(
+    app_client: Callable[..., Any],
+) -> None:
+    url = "postgresql+asyncpg://postgres@127.0.0.1:1/nothing"
+    async with app_client("ingest", database_url=url) as client:
+        response = await client.get("/health/ready")
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"].startswith("unreachable")
+
+
+@pytest.mark.parametrize("name", SERVICES)
+async def test_every_response_carries_api_version_and_security_headers(
+    app_client: Callable[..., Any], name: str
+) -> None:
+    async with app_client(name) as client:
+        for path in ("/health/live", "/v1/openapi.json", "/v1/nope"):
+            response = await client.get(path)
+            assert response.headers["api-version"] == "1.0.0"
+            assert response.headers["x-content-type-options"] == "nosniff"
+            assert response.headers["x-frame-options"] == "DENY"
+            assert response.headers["x-request-id"]
+
+
+async def test_person_data_routes_are_not_cached_and_openapi_is_cors_open(
+    app_client: Callable[..., Any], auth: Callable[..., dict[str, str]]
+) -> None:
+    async with app_client("ingest") as client:
+        feed = await client.get("/v1/feed", headers=auth("consumer", consumer="melding"))
+        doc = await client.get("/v1/openapi.json")
+    assert feed.status_code == 200
+    assert feed.headers["cache-control"] == "no-store"
+    assert "access-control-allow-origin" not in feed.headers
+    assert doc.headers["access-control-allow-origin"] == "*"
+
+
+async def test_unknown_route_and_trailing_slash_are_404_problem(
+    app_client: Callable[..., Any], auth: Callable[..., dict[str, str]]
+) -> None:
+    async with app_client("ingest") as client:
+        unknown = await client.get("/v1/bestaat-niet")
+        slash = await client.get("/v1/feed/", headers=auth("consumer", consumer="melding"))
+    for response in (unknown, slash):
+        assert response.status_code == 404
+        assert response.headers["content-type"] == "application/problem+json"
+        body = response.json()
+        assert {"type", "title", "status", "detail"} <= body.keys()
+
+
+async def test_invalid_query_lists_every_problem_as_400(
+    app_client: Callable[..., Any], auth: Callable[..., dict[str, str]]
+) -> None:
+    async with app_client("ingest") as client:
+        response = await client.get(
+            "/v1/feed",
+            params={"after": "-1", "limit": "abc"},
+            headers=auth("consumer", consumer="melding"),
+        )
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    names = {p["name"] for p in response.json()["invalidParams"]}
+    assert names == {"after", "limit"}
+
+
+async def test_unexpected_exception_is_500_problem_without_internals(
+    app_client: Callable[..., Any],
+) -> None:
+    from verzuimhub.services import service
+    from verzuimhub_shared.app import lifespan_context
+
+    entry = service("mock-duo")
+    app = entry.create_app(entry.settings(env="test", run_workers=False))
+
+    @app.get("/v1/kapot")
+    async def broken() -> None:
+        raise RuntimeError("secret internal detail 123456782")
+
+    import httpx
+
+    async with lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.get("/v1/kapot")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "123456782" not in response.text
+    assert "RuntimeError" not in response.text
+
+
+async def test_request_body_over_the_limit_is_413(app_client: Callable[..., Any]) -> None:
+    async with app_client("ingest", max_body_bytes=100) as client:
+        response = await client.post("/v1/feed", content=b"x" * 1000)
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_traceparent_is_continued(app_client: Callable[..., Any]) -> None:
+    incoming = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    async with app_client("melding") as client:
+        response = await client.get("/health/live", headers={"traceparent": incoming})
+    trace_id = response.headers["traceparent"].split("-")[1]
+    assert trace_id == "0af7651916cd43dd8448eb211c80319c"
+
+
+async def test_metrics_count_requests(app_client: Callable[..., Any]) -> None:
+    async with app_client("swv-aggregate") as client:
+        await client.get("/health/live")
+        await client.get("/v1/bestaat-niet")
+        response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert 'http_requests_total{method="GET",route="unmatched",status="404"} 1.0' in response.text

@@ -1,0 +1,189 @@
+"""The feed never skips an event, and a consumer applies each exactly once (PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+
+from verzuimhub.testing import truncate
+from verzuimhub_ingest.models import FEED
+from verzuimhub_melding.models import CURSORS
+from verzuimhub_shared import feed
+from verzuimhub_shared.crypto import Sealer
+from verzuimhub_shared.db import Database
+
+WRITERS = 8
+TRANSACTIONS_PER_WRITER = 40
+
+
+async def test_concurrent_writers_never_make_a_reader_skip(db_urls: dict[str, str]) -> None:
+    await truncate(db_urls["ingest"])
+    db = Database(db_urls["ingest"], pool_size=WRITERS + 2)
+    rng = random.Random(7)
+    committed: set[str] = set()
+    done = asyncio.Event()
+
+    async def writer(w: int) -> None:
+        for t in range(TRANSACTIONS_PER_WRITER):
+            n = rng.randint(1, 4)
+            events = [
+                feed.Event("melding", "nl.verzuimhub.test.v1", {"w": w, "t": t, "i": i})
+                for i in range(n)
+            ]
+            ids = []
+            async with db.transaction() as session:
+                # Work before the append, then hold the transaction open after it, so
+                # commits interleave in every order the scheduler allows.
+                await asyncio.sleep(rng.random() / 500)
+                await feed.append(session, FEED, events, source="urn:test")
+                ids = [f"{w}-{t}-{i}" for i in range(n)]
+                await asyncio.sleep(rng.random() / 200)
+            committed.update(ids)
+
+    seen: list[tuple[int, str]] = []
+
+    async def reader() -> None:
+        cursor = 0
+        while True:
+            finished = done.is_set()
+            async with db.transaction() as session:
+                batch = await feed.read_batch(session, FEED, "melding", cursor, 50)
+            import orjson
+
+            events = orjson.loads(batch)
+            for event in events:
+                data = event["data"]
+                seen.append((event["position"], f"{data['w']}-{data['t']}-{data['i']}"))
+            if events:
+                cursor = events[-1]["position"]
+            elif finished:
+                return
+            else:
+                await asyncio.sleep(0.001)
+
+    reading = asyncio.create_task(reader())
+    await asyncio.gather(*(writer(w) for w in range(WRITERS)))
+    done.set()
+    await reading
+    await db.dispose()
+
+    positions = [p for p, _ in seen]
+    keys = [k for _, k in seen]
+    assert positions == sorted(positions), "events arrived out of position order"
+    assert len(keys) == len(set(keys)), "an event arrived twice"
+    assert set(keys) == committed, f"{len(committed - set(keys))} committed events skipped"
+    assert len(committed) > WRITERS * TRANSACTIONS_PER_WRITER
+
+
+async def test_rolled_back_append_leaves_no_gap_visible(db_urls: dict[str, str]) -> None:
+    await truncate(db_urls["ingest"])
+    db = Database(db_urls["ingest"])
+    try:
+        async with db.transaction() as session:
+            await feed.append(session, FEED, [feed.Event("melding", "t", {"n": 1})], source="u")
+
+        class Boom(Exception):
+            pass
+
+        try:
+            async with db.transaction() as session:
+                await feed.append(session, FEED, [feed.Event("melding", "t", {"n": 2})], source="u")
+                raise Boom
+        except Boom:
+            pass
+        async with db.transaction() as session:
+            await feed.append(session, FEED, [feed.Event("melding", "t", {"n": 3})], source="u")
+            body = await feed.read_batch(session, FEED, "melding", 0, 10)
+    finally:
+        await db.dispose()
+    import orjson
+
+    events = orjson.loads(body)
+    assert [e["data"]["n"] for e in events] == [1, 3]
+    assert [e["position"] for e in events] == [1, 2]
+
+
+async def test_sealed_events_are_not_readable_at_rest(db_urls: dict[str, str]) -> None:
+    await truncate(db_urls["ingest"])
+    sealer = Sealer({"k1": "secret-one"}, "k1")
+    db = Database(db_urls["ingest"])
+    try:
+        async with db.transaction() as session:
+            event = feed.Event("melding", "t", {"pgn": "123456782"}, seal=True)
+            await feed.append(session, FEED, [event], source="u", sealer=sealer)
+        async with db.transaction() as session:
+            raw = (await session.execute(text("SELECT body FROM feed_events"))).scalar_one()
+            served = await feed.read_batch(session, FEED, "melding", 0, 10, sealer)
+    finally:
+        await db.dispose()
+    assert "123456782" not in raw
+    assert b"123456782" in served
+
+
+async def test_two_consumer_replicas_apply_every_event_exactly_once(
+    db_urls: dict[str, str],
+    app_client: Callable[..., Any],
+    mint: Callable[..., str],
+) -> None:
+    await truncate(db_urls["ingest"])
+    await truncate(db_urls["melding"])
+    producer = Database(db_urls["ingest"])
+    total = 0
+    async with producer.transaction() as session:
+        for chunk in range(30):
+            events = [feed.Event("melding", "t", {"c": chunk, "i": i}) for i in range(17)]
+            await feed.append(session, FEED, events, source="u")
+            total += len(events)
+    await producer.dispose()
+
+    consumer_db = Database(db_urls["melding"])
+    async with consumer_db.transaction() as session:
+        await session.execute(text("CREATE TABLE IF NOT EXISTS test_applied (k text)"))
+        await session.execute(text("DELETE FROM test_applied"))
+
+    async def handler(session: Any, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            k = f"{event['data']['c']}-{event['data']['i']}"
+            await session.execute(text("INSERT INTO test_applied VALUES (:k)"), {"k": k})
+            await asyncio.sleep(0)
+
+    token = mint("consumer", consumer="melding")
+    async with app_client("ingest") as ingest:
+
+        def replica(name: str) -> feed.FeedConsumer:
+            return feed.FeedConsumer(
+                name="ingest",
+                url="/v1/feed",
+                token=lambda: token,
+                cursors=CURSORS,
+                transaction=consumer_db.transaction,
+                handler=handler,
+                client=ingest,
+                batch_size=25,
+            )
+
+        async def drain(c: feed.FeedConsumer) -> None:
+            idle = 0
+            while idle < 3:
+                idle = idle + 1 if await c.step() == 0 else 0
+
+        await asyncio.gather(drain(replica("a")), drain(replica("b")), drain(replica("c")))
+
+    async with consumer_db.transaction() as session:
+        count = (await session.execute(text("SELECT count(*) FROM test_applied"))).scalar_one()
+        distinct = (
+            await session.execute(text("SELECT count(DISTINCT k) FROM test_applied"))
+        ).scalar_one()
+        cursor = (
+            await session.execute(text("SELECT position, events_applied FROM feed_cursors"))
+        ).one()
+        await session.execute(text("DROP TABLE test_applied"))
+    await consumer_db.dispose()
+    assert (count, distinct) == (total, total)
+    assert tuple(cursor) == (total, total)
+    assert isinstance(ingest, httpx.AsyncClient)

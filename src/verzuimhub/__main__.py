@@ -1,0 +1,3 @@
+from verzuimhub.cli import main
+
+main()

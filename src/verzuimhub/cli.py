@@ -1,0 +1,324 @@
+"""The ``verzuimhub`` command: up, serve, migrate, token, settings."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from verzuimhub.services import DATABASE_SERVICES, service, services
+from verzuimhub_shared import devkeys
+
+DEFAULT_DATA_DIR = Path(".verzuimhub")
+UP_ORDER = ("mock-duo", "ingest", "melding", "swv-aggregate")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    code = args.func(args)
+    raise SystemExit(code or 0)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="verzuimhub", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start the whole hub on the embedded default (SQLite)")
+    up.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    up.add_argument("--host", default="127.0.0.1")
+    for name in UP_ORDER:
+        up.add_argument(
+            f"--{name}-port", type=int, default=service(name).default_port, dest=_port_dest(name)
+        )
+    up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for ready")
+    up.set_defaults(func=cmd_up)
+
+    serve = sub.add_parser("serve", help="run one service the production way")
+    serve.add_argument("service", choices=list(services()))
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="upgrade a service's database to head")
+    migrate.add_argument("service", choices=[*DATABASE_SERVICES, "all"])
+    migrate.set_defaults(func=cmd_migrate)
+
+    token = sub.add_parser("token", help="mint a development JWT")
+    token.add_argument("--role", required=True, choices=list(devkeys.ROLE_SCOPES))
+    token.add_argument("--brin", action="append", default=[])
+    token.add_argument("--gemeente")
+    token.add_argument("--swv")
+    token.add_argument("--consumer", choices=["melding", "swv-aggregate"])
+    token.add_argument("--ttl", type=int, default=3600, help="seconds")
+    token.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    token.set_defaults(func=cmd_token)
+
+    settings = sub.add_parser("settings", help="print every setting of every service")
+    settings.add_argument("--markdown", action="store_true")
+    settings.set_defaults(func=cmd_settings)
+    return parser
+
+
+def _port_dest(name: str) -> str:
+    return name.replace("-", "_") + "_port"
+
+
+# --- token -----------------------------------------------------------------------------
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    try:
+        print(
+            devkeys.mint(
+                args.role,
+                args.data_dir / "keys",
+                brins=args.brin or None,
+                gemeente=args.gemeente,
+                swv=args.swv,
+                consumer=args.consumer,
+                ttl=args.ttl,
+            )
+        )
+    except ValueError as exc:
+        print(f"verzuimhub token: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+# --- serve / migrate -------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    entry = service(args.service)
+    settings = entry.settings()
+    app = entry.create_app(settings)
+    uvicorn.run(
+        app,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from verzuimhub_shared.migrations import upgrade_blocking
+
+    names = DATABASE_SERVICES if args.service == "all" else (args.service,)
+    for name in names:
+        entry = service(name)
+        assert entry.migrations_package
+        url = entry.settings().database_url
+        upgrade_blocking(entry.migrations_package, url)
+        print(f"{name}: migrated to head")
+    return 0
+
+
+# --- settings --------------------------------------------------------------------------
+
+
+def settings_rows() -> list[tuple[str, str, str]]:
+    rows = []
+    for name, entry in services().items():
+        cls: Any = entry.settings_cls
+        for field_name, field in cls.model_fields.items():
+            default = field.get_default(call_default_factory=True)
+            if isinstance(default, list):
+                default = ",".join(map(str, default)) or "(none)"
+            shown = "(none)" if default is None else str(default)
+            rows.append(
+                (f"{entry.env_prefix}{field_name.upper()}", shown, field.description or name)
+            )
+    return rows
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    rows = settings_rows()
+    if args.markdown:
+        print(settings_markdown(rows))
+    else:
+        for env, default, doc in rows:
+            print(f"{env:38} {default:44} {doc}")
+    return 0
+
+
+def settings_markdown(rows: list[tuple[str, str, str]] | None = None) -> str:
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for env, default, doc in rows or settings_rows():
+        lines.append(f"| `{env}` | `{default}` | {doc} |")
+    return "\n".join(lines)
+
+
+# --- up --------------------------------------------------------------------------------
+
+
+def up_environment(data_dir: Path, host: str, ports: dict[str, int]) -> dict[str, dict[str, str]]:
+    """The settings each service process gets under ``verzuimhub up``."""
+    data_dir = data_dir.resolve()
+    key_dir = data_dir / "keys"
+    _, public = devkeys.ensure_keypair(key_dir)
+    token_dir = data_dir / "tokens"
+    token_dir.mkdir(parents=True, exist_ok=True)
+    url = {name: f"http://{host}:{port}" for name, port in ports.items()}
+    envs: dict[str, dict[str, str]] = {}
+    for name in UP_ORDER:
+        entry = service(name)
+        p = entry.env_prefix
+        env = {
+            f"{p}ENV": "development",
+            f"{p}HOST": host,
+            f"{p}PORT": str(ports[name]),
+            f"{p}JWT_PUBLIC_KEY_FILES": json.dumps([str(public)]),
+            f"{p}LOG_JSON": "true",
+        }
+        if name in DATABASE_SERVICES:
+            env[f"{p}DATABASE_URL"] = f"sqlite+aiosqlite:///{data_dir / name}.db"
+        envs[name] = env
+    envs["ingest"]["VZH_INGEST_PSEUDONYM_SECRET"] = devkeys.ensure_secret(key_dir, "pseudonym")
+    envs["ingest"]["VZH_INGEST_ENCRYPTION_KEYS"] = "dev1=" + devkeys.ensure_secret(
+        key_dir, "encryption"
+    )
+    for consumer, prefix in (("melding", "VZH_MELDING_"), ("swv-aggregate", "VZH_SWV_")):
+        token_file = token_dir / f"{consumer}-consumer.jwt"
+        token_file.write_text(
+            devkeys.mint("consumer", key_dir, consumer=consumer, ttl=30 * 24 * 3600)
+        )
+        envs[consumer][f"{prefix}FEED_TOKEN_FILE"] = str(token_file)
+        envs[consumer][f"{prefix}INGEST_URL"] = url["ingest"]
+    envs["melding"]["VZH_MELDING_DUO_URL"] = url["mock-duo"]
+    envs["swv-aggregate"]["VZH_SWV_MELDING_URL"] = url["melding"]
+    return envs
+
+
+def _wait_ready(
+    procs: dict[str, subprocess.Popen[bytes]], urls: dict[str, str], timeout: float
+) -> str | None:
+    """None when every service answers /health/ready; else the name of one that failed."""
+    deadline = time.monotonic() + timeout
+    pending = dict(urls)
+    with httpx.Client(timeout=2.0) as client:
+        while pending:
+            for name, base in list(pending.items()):
+                if procs[name].poll() is not None:
+                    return name
+                try:
+                    if client.get(base + "/health/ready").status_code == 200:
+                        del pending[name]
+                except httpx.HTTPError:
+                    pass
+            if time.monotonic() > deadline:
+                return next(iter(pending))
+            time.sleep(0.2)
+    return None
+
+
+def _stop_all(procs: dict[str, subprocess.Popen[bytes]], grace: float = 15.0) -> None:
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in procs.values():
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from verzuimhub_shared.migrations import upgrade_blocking
+
+    data_dir: Path = args.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = data_dir / "logs"
+    log_dir.mkdir(exist_ok=True)
+    ports = {name: getattr(args, _port_dest(name)) for name in UP_ORDER}
+    envs = up_environment(data_dir, args.host, ports)
+    for name in DATABASE_SERVICES:
+        entry = service(name)
+        assert entry.migrations_package
+        upgrade_blocking(entry.migrations_package, envs[name][f"{entry.env_prefix}DATABASE_URL"])
+        print(f"  {name:14} database migrated ({data_dir / name}.db)", flush=True)
+
+    stopping = {"signal": 0}
+
+    def _on_signal(signum: int, _frame: Any) -> None:
+        stopping["signal"] = signum
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    for name in UP_ORDER:
+        log_file = (log_dir / f"{name}.log").open("ab")
+        procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "verzuimhub", "serve", name],
+            env={**os.environ, **envs[name]},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
+        )
+    urls = {name: f"http://{args.host}:{ports[name]}" for name in UP_ORDER}
+    failed = _wait_ready(procs, urls, args.timeout)
+    if failed:
+        print(f"verzuimhub up: {failed} did not become ready; see {log_dir / failed}.log")
+        _stop_all(procs)
+        return 1
+    _print_welcome(data_dir, urls, log_dir)
+    try:
+        while not stopping["signal"]:
+            for name, proc in procs.items():
+                if proc.poll() is not None:
+                    print(f"verzuimhub up: {name} exited ({proc.returncode}); stopping the hub")
+                    stopping["signal"] = -1
+            time.sleep(0.3)
+    finally:
+        print("\nstopping …", flush=True)
+        _stop_all(procs)
+        print("stopped; data kept in", data_dir, flush=True)
+    return 0 if stopping["signal"] != -1 else 1
+
+
+def _sample_ids() -> tuple[str, str, str]:
+    try:
+        from verzuimhub_shared.refdata import sample_refdata
+
+        ref = sample_refdata()
+        school = next(iter(ref.schools.values()))
+        swv = school.swv_po or school.swv_vo or "PO-99-01"
+        return school.brin, school.gemeente, swv
+    except Exception:
+        return "12AB", "GM0363", "PO-22-02"
+
+
+def _print_welcome(data_dir: Path, urls: dict[str, str], log_dir: Path) -> None:
+    key_dir = data_dir / "keys"
+    brin, gemeente, swv = _sample_ids()
+    tokens = {
+        f"school {brin}": devkeys.mint("school", key_dir, brins=[brin], ttl=8 * 3600),
+        f"gemeente {gemeente}": devkeys.mint("gemeente", key_dir, gemeente=gemeente, ttl=8 * 3600),
+        f"swv {swv}": devkeys.mint("swv", key_dir, swv=swv, ttl=8 * 3600),
+        "admin": devkeys.mint("admin", key_dir, ttl=8 * 3600),
+    }
+    print("\nVerzuimhub is up (embedded default: SQLite, mock DUO). Every /health/ready is 200.\n")
+    for name, url in urls.items():
+        print(f"  {name:14} {url}   (API docs: {url}/v1/openapi.json)")
+    print(f"\n  logs: {log_dir}/<service>.log     data: {data_dir}")
+    print("\nDevelopment tokens (8 hours; more with `verzuimhub token --help`):")
+    for who, token in tokens.items():
+        print(f"\n  {who}:\n  {token}")
+    print("\nReady. Press Ctrl-C to stop.", flush=True)

@@ -1,0 +1,151 @@
+"""pytest fixtures shared by every test directory (registered in the root conftest.py).
+
+A real PostgreSQL (see ``verzuimhub_shared.testing.postgres``), fresh databases per run
+migrated with the real Alembic trees, development keys, tokens, and in-process clients
+through ``httpx.ASGITransport``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from verzuimhub.services import DATABASE_SERVICES, service
+from verzuimhub_shared import devkeys
+from verzuimhub_shared.app import lifespan_context
+from verzuimhub_shared.db import make_engine
+from verzuimhub_shared.migrations import upgrade
+from verzuimhub_shared.testing.postgres import PostgresServer, ensure_server
+
+T = TypeVar("T")
+
+
+def run_sync(coro: Awaitable[T]) -> T:
+    """Run a coroutine to completion on a private loop (safe from sync fixtures)."""
+
+    async def _wrap() -> T:
+        return await coro
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, _wrap()).result()
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PostgresServer]:
+    server = run_sync(ensure_server())
+    try:
+        yield server
+    finally:
+        run_sync(server.drop_databases())
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def db_urls(pg: PostgresServer) -> dict[str, str]:
+    """One fresh, migrated PostgreSQL database per service for this run."""
+    urls = {}
+    for name in DATABASE_SERVICES:
+        entry = service(name)
+        database = run_sync(pg.create_database(f"vzh_test_{name}"))
+        url = pg.url_for(database)
+        assert entry.migrations_package
+        run_sync(upgrade(entry.migrations_package, url))
+        urls[name] = url
+    return urls
+
+
+@pytest.fixture(scope="session")
+def key_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("keys")
+    devkeys.ensure_keypair(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def mint(key_dir: Path) -> Callable[..., str]:
+    def _mint(role: str, **kwargs: Any) -> str:
+        return devkeys.mint(role, key_dir, **kwargs)
+
+    return _mint
+
+
+@pytest.fixture(scope="session")
+def auth(mint: Callable[..., str]) -> Callable[..., dict[str, str]]:
+    """``auth("school", brins=["12AB"])`` → an Authorization header."""
+
+    def _auth(role: str, **kwargs: Any) -> dict[str, str]:
+        return {"Authorization": f"Bearer {mint(role, **kwargs)}"}
+
+    return _auth
+
+
+def settings_for(name: str, db_urls: dict[str, str], key_dir: Path, **overrides: Any) -> Any:
+    entry = service(name)
+    base: dict[str, Any] = {
+        "env": "test",
+        "jwt_public_key_files": [key_dir / devkeys.PUBLIC_NAME],
+        "run_workers": False,
+        "log_json": True,
+    }
+    if name in db_urls:
+        base["database_url"] = db_urls[name]
+    base.update(overrides)
+    return entry.settings(**base)
+
+
+@asynccontextmanager
+async def running_app(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+@pytest.fixture(scope="session")
+def app_client(db_urls: dict[str, str], key_dir: Path) -> Callable[..., Any]:
+    """``async with app_client("ingest", run_workers=True) as client: …``"""
+
+    def _factory(name: str, **overrides: Any) -> Any:
+        app = service(name).create_app(settings_for(name, db_urls, key_dir, **overrides))
+        return running_app(app)
+
+    return _factory
+
+
+async def truncate(url: str) -> None:
+    """Empty every table of a service database except Alembic's; reset feed counters."""
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tablename <> 'alembic_version'"
+                )
+            )
+            tables = [r[0] for r in rows]
+            if tables:
+                await conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables)))
+            for table in tables:
+                if table.endswith("_counter"):
+                    await conn.execute(text(f'INSERT INTO "{table}" VALUES (1, 0)'))
+    finally:
+        await engine.dispose()
+
+
+@pytest_asyncio.fixture
+async def clean_dbs(db_urls: dict[str, str]) -> dict[str, str]:
+    """Every service database emptied before the test."""
+    for url in db_urls.values():
+        await truncate(url)
+    return db_urls

@@ -1,0 +1,52 @@
+"""The `verzuimhub` command's small subcommands, and the README staying true to them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from jose import jwt
+
+from verzuimhub.cli import main, settings_markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_token_mints_a_school_token_with_its_brins(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(
+            [
+                "token",
+                "--role",
+                "school",
+                "--brin",
+                "12AB",
+                "--brin",
+                "34CD",
+                "--data-dir",
+                str(tmp_path),
+                "--ttl",
+                "60",
+            ]
+        )
+    assert exit_.value.code == 0
+    claims = jwt.get_unverified_claims(capsys.readouterr().out.strip())
+    assert claims["brin"] == ["12AB", "34CD"]
+    assert claims["exp"] - claims["iat"] == 60
+    assert "registraties:schrijven" in claims["scope"].split()
+
+
+def test_token_refuses_a_role_without_its_organisation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["token", "--role", "gemeente", "--data-dir", str(tmp_path)])
+    assert exit_.value.code == 2
+    assert "needs its organisation" in capsys.readouterr().err
+
+
+def test_readme_settings_table_matches_the_code() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert settings_markdown() in readme, "run `verzuimhub settings --markdown` into README.md"
