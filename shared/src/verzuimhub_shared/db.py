@@ -102,7 +102,7 @@ async def insert_ignore(session: AsyncSession, table: Any, rows: list[dict[str, 
     """INSERT … ON CONFLICT DO NOTHING on PostgreSQL and SQLite; returns rows inserted."""
     if not rows:
         return 0
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
         stmt: Any = pg_insert(table).on_conflict_do_nothing()
