@@ -149,3 +149,45 @@ async def clean_dbs(db_urls: dict[str, str]) -> dict[str, str]:
     for url in db_urls.values():
         await truncate(url)
     return db_urls
+
+
+# --- factories ---------------------------------------------------------------------------
+
+
+def make_bsn(seed: int) -> str:
+    """A valid BSN (elfproef) derived from ``seed``; different seeds, different BSNs."""
+    base = 10_000_000 + (seed * 7919) % 89_999_999
+    for bump in range(100):
+        digits = f"{base + bump:08d}"
+        total = sum(int(d) * w for d, w in zip(digits, range(9, 1, -1), strict=True))
+        last = total % 11
+        if last < 10:
+            return digits + str(last)
+    raise AssertionError("unreachable")
+
+
+def registratie(**overrides: Any) -> dict[str, Any]:
+    """A valid registration payload (camelCase) for the sample region's school 99AA."""
+    from datetime import date, timedelta
+
+    day = date.today() - timedelta(days=7)
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    payload: dict[str, Any] = {
+        "schoolRegistratieId": "reg-1",
+        "versie": 1,
+        "brin": "99AA",
+        "vestiging": "00",
+        "pgn": make_bsn(1),
+        "geboortedatum": "2015-03-04",
+        "woongemeente": "GM9901",
+        "sector": "po",
+        "datum": day.isoformat(),
+        "minuten": 60,
+        "eenheid": "klokuur",
+        "aantalEenheden": 1,
+        "alleLessenGemist": False,
+        "categorie": "spijbelen",
+    }
+    payload.update(overrides)
+    return payload

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from pydantic import BaseModel
 from starlette.responses import JSONResponse, Response
 
 from verzuimhub_shared.auth import TokenVerifier
@@ -40,6 +41,8 @@ class ServiceSpec:
     workers: Sequence[Worker] = ()
     on_startup: Sequence[Callable[[FastAPI], Awaitable[None]]] = ()
     extra_state: dict[str, Any] = field(default_factory=dict)
+    #: Request-body models read by hand (to report every problem at once), for the docs.
+    openapi_models: Sequence[type[BaseModel]] = ()
 
 
 def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
@@ -103,7 +106,12 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     def openapi() -> dict[str, Any]:
         if not openapi_doc:
             openapi_doc.update(
-                build_openapi(app, version=API_VERSION, public_base_url=settings.public_base_url)
+                build_openapi(
+                    app,
+                    version=API_VERSION,
+                    public_base_url=settings.public_base_url,
+                    models=spec.openapi_models,
+                )
             )
         return openapi_doc
 

@@ -7,10 +7,12 @@ responses, contact information and https servers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -54,7 +56,13 @@ def _problem(code: str) -> dict[str, Any]:
     }
 
 
-def build_openapi(app: FastAPI, *, version: str, public_base_url: str) -> dict[str, Any]:
+def build_openapi(
+    app: FastAPI,
+    *,
+    version: str,
+    public_base_url: str,
+    models: Sequence[type[BaseModel]] = (),
+) -> dict[str, Any]:
     doc = get_openapi(
         title=app.title,
         version=version,
@@ -72,6 +80,12 @@ def build_openapi(app: FastAPI, *, version: str, public_base_url: str) -> dict[s
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     schemas["Problem"] = PROBLEM_SCHEMA
+    for model in models:
+        schema = model.model_json_schema(
+            by_alias=True, ref_template="#/components/schemas/{model}", mode="validation"
+        )
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
     doc["components"].setdefault("headers", {})["API-Version"] = {
         "description": "De volledige versie van de API (semver)",
         "schema": {"type": "string", "example": version},

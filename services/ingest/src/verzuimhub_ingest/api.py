@@ -1,8 +1,465 @@
-"""Ingest's HTTP routes."""
+"""Ingest's HTTP routes (no ``from __future__ import annotations``: FastAPI reads them)."""
 
-from __future__ import annotations
+import base64
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Annotated, Any
 
-from verzuimhub_ingest.models import FEED
+import orjson
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from pydantic import BaseModel
+
+from verzuimhub_ingest import repository as repo
+from verzuimhub_ingest import schemas as s
+from verzuimhub_ingest import service
+from verzuimhub_ingest.models import AUDIT, FEED, IDEMPOTENCY, Registratie, Vrijstelling
+from verzuimhub_shared import audit, idempotency
+from verzuimhub_shared.auth import (
+    Principal,
+    RegistratiesReader,
+    RegistratiesWriter,
+    VrijstellingenWriter,
+)
+from verzuimhub_shared.db import SessionDep
+from verzuimhub_shared.errors import BadRequest, Forbidden, InvalidParam, ProblemError
 from verzuimhub_shared.feed_api import feed_router
+from verzuimhub_shared.validation import json_body, validate
 
-routers = [feed_router(FEED, sealer_attr="sealer")]
+router = APIRouter()
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Retries with the same key and payload get the stored answer",
+    ),
+]
+BrinPath = Annotated[str, Path(pattern=r"^[0-9]{2}[A-Z]{2}$", description="BRIN of the school")]
+SchoolIdPath = Annotated[str, Path(max_length=64, description="The school's registration id")]
+
+
+def _ctx(request: Request) -> service.IngestContext:
+    ctx: service.IngestContext = request.app.state.ingest
+    return ctx
+
+
+def _json(status: int, model: BaseModel | dict[str, Any]) -> Response:
+    body = (
+        model.model_dump_json(by_alias=True).encode()
+        if isinstance(model, BaseModel)
+        else orjson.dumps(model)
+    )
+    return Response(body, status_code=status, media_type="application/json")
+
+
+async def _idempotent(
+    request: Request,
+    session: SessionDep,
+    principal: Principal,
+    key: str | None,
+    raw: bytes,
+    produce: Callable[[], Awaitable[Response]],
+) -> Response:
+    if key is None:
+        return await produce()
+    owner = f"{principal.organisation}|{principal.subject}"
+    digest = idempotency.request_hash(request.method, request.url.path, raw)
+    stored = await idempotency.claim(session, IDEMPOTENCY, owner, key, digest)
+    if stored is not None:
+        return Response(stored.body, status_code=stored.status_code, media_type="application/json")
+    response = await produce()
+    await idempotency.complete(
+        session,
+        IDEMPOTENCY,
+        owner,
+        key,
+        idempotency.StoredResponse(response.status_code, bytes(response.body)),
+    )
+    return response
+
+
+def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+# --- registraties ------------------------------------------------------------------------
+
+
+@router.post(
+    "/v1/registraties",
+    operation_id="createRegistratie",
+    summary="Register one absence (or a correction: a higher versie)",
+    tags=["registraties"],
+    status_code=201,
+    response_model=s.RegistratieBevestiging,
+    responses={
+        200: {"description": "Identical replay or correction", "model": s.RegistratieBevestiging},
+        409: {"description": "Lower or equal versie with another payload"},
+        422: {"description": "Idempotency-Key reused with another payload"},
+    },
+    openapi_extra=_body_doc(s.RegistratieIn),
+)
+async def create_registratie(
+    request: Request,
+    principal: RegistratiesWriter,
+    session: SessionDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    data, raw = await json_body(request)
+
+    async def produce() -> Response:
+        [outcome] = await service.submit_registraties(session, _ctx(request), principal, [data])
+        if outcome.problem is not None:
+            raise outcome.problem
+        assert outcome.bevestiging is not None
+        return _json(201 if outcome.uitkomst == "aangemaakt" else 200, outcome.bevestiging)
+
+    return await _idempotent(request, session, principal, idempotency_key, raw, produce)
+
+
+@router.post(
+    "/v1/registratie-batches",
+    operation_id="createRegistratieBatch",
+    summary="Register up to 5,000 absences; every item is answered on its own",
+    tags=["registraties"],
+    response_model=s.BatchResultaat,
+    openapi_extra=_body_doc(s.RegistratieBatchIn),
+)
+async def create_batch(
+    request: Request,
+    principal: RegistratiesWriter,
+    session: SessionDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    data, raw = await json_body(request)
+    batch = validate(s.RegistratieBatchIn, data)
+
+    async def produce() -> Response:
+        outcomes = await service.submit_registraties(
+            session, _ctx(request), principal, batch.registraties
+        )
+        counts = {"aangemaakt": 0, "bijgewerkt": 0, "ongewijzigd": 0, "afgewezen": 0}
+        results = []
+        for o in outcomes:
+            counts[o.uitkomst] += 1
+            results.append(_item_result(o))
+        return _json(200, {**counts, "resultaten": results})
+
+    return await _idempotent(request, session, principal, idempotency_key, raw, produce)
+
+
+def _item_result(outcome: service.ItemOutcome) -> dict[str, Any]:
+    result: dict[str, Any] = {"index": outcome.index, "uitkomst": outcome.uitkomst}
+    if outcome.bevestiging is not None:
+        result["registratie"] = outcome.bevestiging.model_dump(mode="json", by_alias=True)
+    if outcome.problem is not None:
+        p: ProblemError = outcome.problem
+        result["probleem"] = {
+            "status": p.status,
+            "title": p.title,
+            "detail": p.detail,
+            "invalidParams": [x.as_dict() for x in p.invalid_params],
+        }
+    return result
+
+
+def _cursor(value: str | None) -> tuple[date, str] | None:
+    if not value:
+        return None
+    try:
+        day, _, rid = base64.urlsafe_b64decode(value.encode()).decode().partition("|")
+        return date.fromisoformat(day), rid
+    except ValueError:
+        raise BadRequest(
+            "Ongeldige cursor", invalid_params=[InvalidParam("cursor", "ongeldig")]
+        ) from None
+
+
+def _registratie(ctx: service.IngestContext, row: Registratie) -> s.Registratie:
+    return s.Registratie(
+        registratie_id=row.id,
+        school_registratie_id=row.school_registratie_id,
+        versie=row.versie,
+        brin=row.brin,
+        vestiging=row.vestiging,
+        pgn=service.open_pgn(ctx, row),
+        geboortedatum=row.geboortedatum,
+        woongemeente=row.woongemeente,
+        sector=row.sector,
+        datum=row.datum,
+        starttijd=row.starttijd,
+        minuten=row.minuten,
+        eenheid=row.eenheid,
+        aantal_eenheden=row.aantal_eenheden,
+        alle_lessen_gemist=row.alle_lessen_gemist,
+        categorie=row.categorie,
+        catalogus_versie=row.catalogus_versie,
+        startkwalificatie=row.startkwalificatie,
+        notitie=service.open_notitie(ctx, row),
+        gewijzigd_op=row.gewijzigd_op,
+    )
+
+
+@router.get(
+    "/v1/scholen/{brin}/registraties",
+    operation_id="listRegistraties",
+    summary="The school's own registrations, by date, cursor-paged (for reconciliation)",
+    tags=["registraties"],
+    response_model=s.RegistratiePagina,
+)
+async def list_registraties(
+    request: Request,
+    brin: BrinPath,
+    principal: RegistratiesReader,
+    session: SessionDep,
+    vanaf: Annotated[date | None, Query(description="From this date (inclusive)")] = None,
+    tot: Annotated[date | None, Query(description="Up to this date (exclusive)")] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    principal.require_brin(brin)
+    ctx = _ctx(request)
+    rows = await repo.list_registraties(session, brin, vanaf, tot, _cursor(cursor), limit + 1)
+    page = rows[:limit]
+    volgende = None
+    if len(rows) > limit:
+        last = page[-1]
+        volgende = base64.urlsafe_b64encode(f"{last.datum}|{last.id}".encode()).decode()
+    await audit.record(
+        session,
+        AUDIT,
+        principal,
+        action="lezen",
+        record_type="registratie",
+        record_ids=[r.id for r in page],
+        purpose="afstemming schooladministratie",
+    )
+    return _json(
+        200,
+        s.RegistratiePagina(registraties=[_registratie(ctx, r) for r in page], volgende=volgende),
+    )
+
+
+@router.get(
+    "/v1/scholen/{brin}/registraties/{schoolRegistratieId}",
+    operation_id="getRegistratie",
+    summary="One of the school's own registrations",
+    tags=["registraties"],
+    response_model=s.Registratie,
+    responses={404: {"description": "Unknown or retracted"}},
+)
+async def get_registratie(
+    request: Request,
+    brin: BrinPath,
+    school_registratie_id: Annotated[str, Path(alias="schoolRegistratieId", max_length=64)],
+    principal: RegistratiesReader,
+    session: SessionDep,
+) -> Response:
+    principal.require_brin(brin)
+    row = await repo.get_registratie(session, brin, school_registratie_id)
+    if row is None or row.ingetrokken:
+        from verzuimhub_shared.errors import NotFound
+
+        raise NotFound("Deze registratie bestaat niet")
+    await audit.record(
+        session,
+        AUDIT,
+        principal,
+        action="lezen",
+        record_type="registratie",
+        record_ids=[row.id],
+        purpose="afstemming schooladministratie",
+    )
+    return _json(200, _registratie(_ctx(request), row))
+
+
+@router.delete(
+    "/v1/scholen/{brin}/registraties/{schoolRegistratieId}",
+    operation_id="retractRegistratie",
+    summary="Retract a registration (a feed event); retracting again changes nothing",
+    tags=["registraties"],
+    status_code=204,
+    responses={404: {"description": "Unknown registration"}},
+)
+async def retract_registratie(
+    request: Request,
+    brin: BrinPath,
+    school_registratie_id: Annotated[str, Path(alias="schoolRegistratieId", max_length=64)],
+    principal: RegistratiesWriter,
+    session: SessionDep,
+) -> Response:
+    await service.retract_registratie(
+        session, _ctx(request), principal, brin, school_registratie_id
+    )
+    return Response(status_code=204)
+
+
+@router.get(
+    "/v1/categorieen",
+    operation_id="getCatalogus",
+    summary="The category catalogue registrations are validated against",
+    tags=["registraties"],
+    response_model=s.Catalogus,
+)
+async def get_catalogus(request: Request, _: RegistratiesReader) -> s.Catalogus:
+    catalogue = _ctx(request).catalogue
+    return s.Catalogus(
+        versie=catalogue.version,
+        categorieen=[
+            s.Categorie(
+                code=c.code,
+                label=c.label,
+                geoorloofd=c.authorised,
+                deelname=c.participation,
+                duo_verzuimsoort=c.duo_verzuimsoort,
+                groep=c.group,
+            )
+            for c in catalogue.active()
+        ],
+    )
+
+
+# --- vrijstellingen and absoluut verzuim -------------------------------------------------
+
+
+def _vrijstelling(row: Vrijstelling) -> s.Vrijstelling:
+    return s.Vrijstelling(
+        id=row.id,
+        soort=row.soort,
+        gemeente=row.gemeente,
+        geboortedatum=row.geboortedatum,
+        begindatum=row.begindatum,
+        einddatum=row.einddatum,
+        ingetrokken=row.ingetrokken,
+        gewijzigd_op=row.gewijzigd_op,
+    )
+
+
+def _gemeente(principal: Principal) -> str:
+    if not principal.gemeente:
+        raise Forbidden("Dit token hoort bij geen gemeente")
+    return principal.gemeente
+
+
+def _period_routes(collection: str, name: str, model: type[BaseModel], absoluut: bool) -> None:
+    tag = collection
+
+    @router.post(
+        f"/v1/{collection}",
+        operation_id=f"create{name}",
+        summary=f"Record a {collection} entry (only the recording gemeente may change it)",
+        tags=[tag],
+        status_code=201,
+        response_model=s.Vrijstelling,
+        responses={422: {"description": "Idempotency-Key reused with another payload"}},
+        openapi_extra=_body_doc(model),
+    )
+    async def create(
+        request: Request,
+        principal: VrijstellingenWriter,
+        session: SessionDep,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        _gemeente(principal)
+        data, raw = await json_body(request)
+        item: Any = validate(model, data)
+
+        async def produce() -> Response:
+            row = await service.create_vrijstelling(
+                session,
+                _ctx(request),
+                principal,
+                soort="absoluut_verzuim" if absoluut else item.soort,
+                pgn=item.pgn,
+                geboortedatum=item.geboortedatum,
+                begindatum=item.begindatum,
+                einddatum=item.einddatum,
+            )
+            return _json(201, _vrijstelling(row))
+
+        return await _idempotent(request, session, principal, idempotency_key, raw, produce)
+
+    @router.get(
+        f"/v1/{collection}",
+        operation_id=f"list{name}",
+        summary=f"The gemeente's own {collection} entries",
+        tags=[tag],
+        response_model=s.VrijstellingPagina,
+    )
+    async def list_(
+        principal: VrijstellingenWriter,
+        session: SessionDep,
+        cursor: Annotated[str | None, Query(max_length=64)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> Response:
+        rows = await repo.list_vrijstellingen(
+            session, _gemeente(principal), absoluut, cursor, limit + 1
+        )
+        page = rows[:limit]
+        volgende = page[-1].id if len(rows) > limit else None
+        return _json(
+            200, s.VrijstellingPagina(items=[_vrijstelling(r) for r in page], volgende=volgende)
+        )
+
+    @router.patch(
+        f"/v1/{collection}/{{id}}",
+        operation_id=f"change{name}",
+        summary="Extend or end: set a new einddatum",
+        tags=[tag],
+        response_model=s.Vrijstelling,
+        responses={404: {"description": "Unknown, or recorded by another gemeente"}},
+        openapi_extra=_body_doc(s.PeriodeWijziging),
+    )
+    async def change(
+        request: Request,
+        id: Annotated[str, Path(max_length=36)],
+        principal: VrijstellingenWriter,
+        session: SessionDep,
+    ) -> Response:
+        _gemeente(principal)
+        data, _ = await json_body(request)
+        change = validate(s.PeriodeWijziging, data)
+        row = await service.change_vrijstelling(
+            session, _ctx(request), principal, id, absoluut=absoluut, einddatum=change.einddatum
+        )
+        return _json(200, _vrijstelling(row))
+
+    @router.delete(
+        f"/v1/{collection}/{{id}}",
+        operation_id=f"withdraw{name}",
+        summary="Withdraw (a feed event); withdrawing again changes nothing",
+        tags=[tag],
+        status_code=204,
+        responses={404: {"description": "Unknown, or recorded by another gemeente"}},
+    )
+    async def withdraw(
+        request: Request,
+        id: Annotated[str, Path(max_length=36)],
+        principal: VrijstellingenWriter,
+        session: SessionDep,
+    ) -> Response:
+        _gemeente(principal)
+        await service.change_vrijstelling(
+            session,
+            _ctx(request),
+            principal,
+            id,
+            absoluut=absoluut,
+            einddatum=None,
+            intrekken=True,
+        )
+        return Response(status_code=204)
+
+
+_period_routes("vrijstellingen", "Vrijstelling", s.VrijstellingIn, absoluut=False)
+_period_routes("absoluut-verzuim", "AbsoluutVerzuim", s.AbsoluutVerzuimIn, absoluut=True)
+
+routers = [router, feed_router(FEED, sealer_attr="sealer")]
+OPENAPI_MODELS: list[type[BaseModel]] = [
+    s.RegistratieIn,
+    s.RegistratieBatchIn,
+    s.VrijstellingIn,
+    s.AbsoluutVerzuimIn,
+    s.PeriodeWijziging,
+]

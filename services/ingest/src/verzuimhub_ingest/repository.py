@@ -1,1 +1,162 @@
-"""Ingest repository."""
+"""All of ingest's queries. Set-based for batches: no ORM round trip per row."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import (
+    Table,
+    and_,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from verzuimhub_ingest.models import Registratie, Vrijstelling
+
+R: Table = Registratie.__table__  # type: ignore[assignment]
+V: Table = Vrijstelling.__table__  # type: ignore[assignment]
+
+
+async def lock_existing(
+    session: AsyncSession, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], Any]:
+    """Current rows for (brin, school id) keys, locked for this transaction."""
+    keys = list(set(keys))
+    found: dict[tuple[str, str], Any] = {}
+    for start in range(0, len(keys), 1000):
+        chunk = keys[start : start + 1000]
+        rows = await session.execute(
+            select(
+                R.c.id,
+                R.c.brin,
+                R.c.school_registratie_id,
+                R.c.versie,
+                R.c.payload_hash,
+                R.c.catalogus_versie,
+                R.c.ingetrokken,
+                R.c.pgn_hash,
+                R.c.datum,
+                R.c.minuten,
+            )
+            .where(tuple_(R.c.brin, R.c.school_registratie_id).in_(chunk))
+            .with_for_update()
+        )
+        for row in rows:
+            found[(row.brin, row.school_registratie_id)] = row
+    return found
+
+
+async def minutes_on_days(session: AsyncSession, pairs: Iterable[tuple[str, date]]) -> list[Any]:
+    """(id, pgn_hash, datum, minuten) of live registrations of these pupils on these days."""
+    pairs = list(set(pairs))
+    out: list[Any] = []
+    for start in range(0, len(pairs), 1000):
+        chunk = pairs[start : start + 1000]
+        rows = await session.execute(
+            select(R.c.id, R.c.pgn_hash, R.c.datum, R.c.minuten).where(
+                tuple_(R.c.pgn_hash, R.c.datum).in_(chunk), R.c.ingetrokken.is_(False)
+            )
+        )
+        out.extend(rows)
+    return out
+
+
+async def insert_registraties(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Insert new rows; returns the ids actually inserted (a concurrent twin loses)."""
+    if not rows:
+        return set()
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+    stmt = dialect_insert(R).on_conflict_do_nothing().returning(R.c.id)
+    inserted: set[str] = set()
+    for start in range(0, len(rows), 1000):
+        result = await session.execute(stmt, list(rows[start : start + 1000]))
+        inserted.update(result.scalars())
+    return inserted
+
+
+async def update_registraties(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    from sqlalchemy import bindparam
+
+    stmt = (
+        update(R)
+        .where(R.c.id == bindparam("_id"))
+        .values({k: bindparam(k) for k in rows[0] if k not in ("_id", "id")})
+    )
+    await session.execute(stmt, list(rows))
+
+
+async def get_registratie(session: AsyncSession, brin: str, school_id: str) -> Registratie | None:
+    result = await session.execute(
+        select(Registratie)
+        .where(Registratie.brin == brin, Registratie.school_registratie_id == school_id)
+        .with_for_update()
+    )
+    return result.scalar_one_or_none()
+
+
+async def list_registraties(
+    session: AsyncSession,
+    brin: str,
+    vanaf: date | None,
+    tot: date | None,
+    after: tuple[date, str] | None,
+    limit: int,
+) -> Sequence[Registratie]:
+    query = select(Registratie).where(Registratie.brin == brin, Registratie.ingetrokken.is_(False))
+    if vanaf:
+        query = query.where(Registratie.datum >= vanaf)
+    if tot:
+        query = query.where(Registratie.datum < tot)
+    if after:
+        query = query.where(
+            or_(
+                Registratie.datum > after[0],
+                and_(Registratie.datum == after[0], Registratie.id > after[1]),
+            )
+        )
+    query = query.order_by(Registratie.datum, Registratie.id).limit(limit)
+    return (await session.execute(query)).scalars().all()
+
+
+async def insert_vrijstelling(session: AsyncSession, row: dict[str, Any]) -> None:
+    await session.execute(insert(V), [row])
+
+
+async def get_vrijstelling(
+    session: AsyncSession, gemeente: str, vrijstelling_id: str, absoluut: bool
+) -> Vrijstelling | None:
+    kind = Vrijstelling.soort == "absoluut_verzuim"
+    result = await session.execute(
+        select(Vrijstelling)
+        .where(
+            Vrijstelling.id == vrijstelling_id,
+            Vrijstelling.gemeente == gemeente,
+            kind if absoluut else ~kind,
+        )
+        .with_for_update()
+    )
+    return result.scalar_one_or_none()
+
+
+async def list_vrijstellingen(
+    session: AsyncSession, gemeente: str, absoluut: bool, after: str | None, limit: int
+) -> Sequence[Vrijstelling]:
+    kind = Vrijstelling.soort == "absoluut_verzuim"
+    query = select(Vrijstelling).where(
+        Vrijstelling.gemeente == gemeente, kind if absoluut else ~kind
+    )
+    if after:
+        query = query.where(Vrijstelling.id > after)
+    return (await session.execute(query.order_by(Vrijstelling.id).limit(limit))).scalars().all()

@@ -1,1 +1,465 @@
-"""Ingest service."""
+"""Ingest's domain operations. They flush through the repository and append to the feed;
+the edge (request dependency) commits."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import orjson
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from verzuimhub_ingest import repository as repo
+from verzuimhub_ingest.domain import projections
+from verzuimhub_ingest.domain import validation as v
+from verzuimhub_ingest.domain.catalogue import Catalogue
+from verzuimhub_ingest.models import FEED, Registratie, Vrijstelling
+from verzuimhub_ingest.schemas import RegistratieBevestiging, RegistratieIn
+from verzuimhub_shared import events as ev
+from verzuimhub_shared import feed
+from verzuimhub_shared.auth import Principal
+from verzuimhub_shared.crypto import Pseudonymiser, Sealer
+from verzuimhub_shared.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidParam,
+    NotFound,
+    ProblemError,
+)
+from verzuimhub_shared.refdata import RefData, swv_kind_for_sector
+from verzuimhub_shared.validation import problems_of
+
+_REGISTRATIE = TypeAdapter(RegistratieIn)
+
+#: Pseudonym purposes. Each consumer gets its own, unlinkable to the others.
+LINK = "ingest-link"
+SWV_LEERLING = "swv-aggregate:leerling"
+SWV_REGISTRATIE = "swv-aggregate:registratie"
+SWV_VRIJSTELLING = "swv-aggregate:vrijstelling"
+
+
+@dataclass(frozen=True)
+class IngestContext:
+    catalogue: Catalogue
+    refdata: RefData
+    pseudonymiser: Pseudonymiser
+    sealer: Sealer
+    today: Callable[[], date]
+
+    def validation_context(self) -> dict[str, Any]:
+        return {"catalogue": self.catalogue, "refdata": self.refdata, "today": self.today()}
+
+
+@dataclass
+class ItemOutcome:
+    index: int
+    uitkomst: str  # aangemaakt | bijgewerkt | ongewijzigd | afgewezen
+    bevestiging: RegistratieBevestiging | None = None
+    problem: ProblemError | None = None
+
+
+def payload_hash(item: RegistratieIn) -> str:
+    canonical = orjson.dumps(item.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def _cross_field_problems(item: RegistratieIn) -> list[InvalidParam]:
+    problems = []
+    if item.geboortedatum >= item.datum:
+        problems.append(InvalidParam("geboortedatum", "ligt niet voor de datum van verzuim"))
+    elif v.age_on(item.geboortedatum, item.datum) >= 16 and item.startkwalificatie is None:
+        problems.append(
+            InvalidParam("startkwalificatie", "verplicht voor leerlingen van 16 jaar en ouder")
+        )
+    if item.eenheid == "lesuur" and item.minuten > item.aantal_eenheden * 60:
+        problems.append(InvalidParam("minuten", "een lesuur duurt ten hoogste 60 minuten"))
+    return problems
+
+
+def _bad(params: list[InvalidParam]) -> BadRequest:
+    return BadRequest(f"{len(params)} ongeldige parameter(s)", invalid_params=params)
+
+
+async def submit_registraties(
+    session: AsyncSession, ctx: IngestContext, principal: Principal, raw_items: Sequence[Any]
+) -> list[ItemOutcome]:
+    """Validate, authorise, store and publish registrations; one outcome per item."""
+    outcomes: list[ItemOutcome] = []
+    accepted: list[tuple[int, RegistratieIn, str]] = []
+    vctx = ctx.validation_context()
+    for index, raw in enumerate(raw_items):
+        try:
+            item = _REGISTRATIE.validate_python(raw, context=vctx, by_alias=True, by_name=False)
+        except ValidationError as exc:
+            outcomes.append(ItemOutcome(index, "afgewezen", problem=_bad(problems_of(exc))))
+            continue
+        cross = _cross_field_problems(item)
+        if cross:
+            outcomes.append(ItemOutcome(index, "afgewezen", problem=_bad(cross)))
+            continue
+        if item.brin not in principal.brins:
+            problem = Forbidden(f"Dit token geeft geen toegang tot BRIN {item.brin}")
+            outcomes.append(ItemOutcome(index, "afgewezen", problem=problem))
+            continue
+        accepted.append((index, item, payload_hash(item)))
+        outcomes.append(ItemOutcome(index, "afgewezen"))  # placeholder, filled below
+
+    existing = await repo.lock_existing(
+        session, ((i.brin, i.school_registratie_id) for _, i, _ in accepted)
+    )
+    link = {i.pgn: ctx.pseudonymiser.pseudonym(i.pgn, LINK) for _, i, _ in accepted}
+    day_rows = await repo.minutes_on_days(session, ((link[i.pgn], i.datum) for _, i, _ in accepted))
+    minutes_by_id: dict[str, tuple[tuple[str, date], int]] = {
+        r.id: ((r.pgn_hash, r.datum), r.minuten) for r in day_rows
+    }
+
+    now = datetime.now(UTC)
+    state: dict[tuple[str, str], dict[str, Any]] = {}
+    inserts: dict[str, dict[str, Any]] = {}
+    updates: dict[str, dict[str, Any]] = {}
+    published: list[tuple[int, dict[str, Any], Any]] = []
+
+    for index, item, digest in accepted:
+        key = (item.brin, item.school_registratie_id)
+        current = state.get(key)
+        if current is None and key in existing:
+            row = existing[key]
+            current = {
+                "id": row.id,
+                "versie": row.versie,
+                "payload_hash": row.payload_hash,
+                "catalogus_versie": row.catalogus_versie,
+                "new": False,
+            }
+        bevestiging_id = current["id"] if current else str(uuid.uuid4())
+        if current is not None:
+            if item.versie == current["versie"] and digest == current["payload_hash"]:
+                outcomes[index] = ItemOutcome(
+                    index,
+                    "ongewijzigd",
+                    _confirm(bevestiging_id, item, current["catalogus_versie"]),
+                )
+                continue
+            if item.versie <= current["versie"]:
+                outcomes[index] = ItemOutcome(
+                    index,
+                    "afgewezen",
+                    problem=Conflict(
+                        f"Versie {item.versie} is niet hoger dan de vastgelegde versie "
+                        f"{current['versie']} en de inhoud verschilt"
+                    ),
+                )
+                continue
+        pair = (link[item.pgn], item.datum)
+        day_total = sum(m for (p, m) in minutes_by_id.values() if p == pair)
+        day_total -= minutes_by_id.get(bevestiging_id, (pair, 0))[1]
+        if day_total + item.minuten > v.MINUTES_PER_DAY:
+            outcomes[index] = ItemOutcome(
+                index,
+                "afgewezen",
+                problem=_bad(
+                    [
+                        InvalidParam(
+                            "minuten",
+                            "het totaal van deze leerling op deze dag wordt meer dan 24 uur",
+                        )
+                    ]
+                ),
+            )
+            continue
+        minutes_by_id[bevestiging_id] = (pair, item.minuten)
+
+        category = ctx.catalogue.get(item.categorie)
+        assert category is not None  # validated above
+        row = _row(ctx, item, bevestiging_id, digest, link[item.pgn], now)
+        if current is None or current.get("new"):
+            inserts[bevestiging_id] = row | {"vastgelegd_op": now}
+            uitkomst = "aangemaakt"
+        else:
+            updates[bevestiging_id] = row | {"_id": bevestiging_id}
+            uitkomst = "bijgewerkt"
+        state[key] = {
+            "id": bevestiging_id,
+            "versie": item.versie,
+            "payload_hash": digest,
+            "catalogus_versie": ctx.catalogue.version,
+            "new": current is None or bool(current.get("new")),
+        }
+        outcomes[index] = ItemOutcome(
+            index, uitkomst, _confirm(bevestiging_id, item, ctx.catalogue.version)
+        )
+        published.append((index, {"id": bevestiging_id, "item": item}, category))
+
+    inserted = await repo.insert_registraties(session, list(inserts.values()))
+    lost = set(inserts) - inserted
+    await repo.update_registraties(session, list(updates.values()))
+
+    events: list[feed.Event] = []
+    for index, info, category in published:
+        if info["id"] in lost:
+            outcomes[index] = ItemOutcome(
+                index,
+                "afgewezen",
+                problem=Conflict(
+                    "Een gelijktijdig verzoek legde dezelfde registratie vast; probeer opnieuw"
+                ),
+            )
+            continue
+        events.extend(_registratie_events(ctx, info["id"], info["item"], category))
+    await feed.append(session, FEED, events, source=ev.SOURCE_INGEST, sealer=ctx.sealer)
+    return outcomes
+
+
+def _confirm(registratie_id: str, item: RegistratieIn, catalogus: str) -> RegistratieBevestiging:
+    return RegistratieBevestiging(
+        registratie_id=registratie_id,
+        school_registratie_id=item.school_registratie_id,
+        brin=item.brin,
+        versie=item.versie,
+        catalogus_versie=catalogus,
+    )
+
+
+def _row(
+    ctx: IngestContext, item: RegistratieIn, rid: str, digest: str, link: str, now: datetime
+) -> dict[str, Any]:
+    kind = v.pgn_kind(item.pgn) or "bsn"
+    return {
+        "id": rid,
+        "brin": item.brin,
+        "school_registratie_id": item.school_registratie_id,
+        "versie": item.versie,
+        "vestiging": item.vestiging,
+        "pgn_hash": link,
+        "pgn_sealed": ctx.sealer.seal(item.pgn, context="pgn"),
+        "pgn_soort": kind,
+        "geboortedatum": item.geboortedatum,
+        "woongemeente": item.woongemeente,
+        "sector": item.sector,
+        "datum": item.datum,
+        "starttijd": item.starttijd,
+        "minuten": item.minuten,
+        "eenheid": item.eenheid,
+        "aantal_eenheden": item.aantal_eenheden,
+        "alle_lessen_gemist": item.alle_lessen_gemist,
+        "categorie": item.categorie,
+        "catalogus_versie": ctx.catalogue.version,
+        "startkwalificatie": item.startkwalificatie,
+        "notitie_sealed": ctx.sealer.seal(item.notitie, context="notitie")
+        if item.notitie
+        else None,
+        "payload_hash": digest,
+        "ingetrokken": False,
+        "gewijzigd_op": now,
+    }
+
+
+def _swv_of(
+    ctx: IngestContext, brin: str, vestiging: str, sector: str, gemeente: str
+) -> str | None:
+    school = ctx.refdata.school(brin, vestiging)
+    if school is not None:
+        swv = school.swv_for_sector(sector)  # type: ignore[arg-type]
+        if swv:
+            return swv
+    found = ctx.refdata.swv_for_sector(gemeente, sector)  # type: ignore[arg-type]
+    return found.code if found else None
+
+
+def _registratie_events(
+    ctx: IngestContext, rid: str, item: RegistratieIn, category: Any
+) -> list[feed.Event]:
+    feiten = projections.RegistratieFeiten(
+        registratie_id=rid,
+        versie=item.versie,
+        pgn=item.pgn,
+        geboortedatum=item.geboortedatum,
+        woongemeente=item.woongemeente,
+        brin=item.brin,
+        vestiging=item.vestiging,
+        sector=item.sector,
+        datum=item.datum,
+        minuten=item.minuten,
+        eenheid=item.eenheid,
+        aantal_eenheden=item.aantal_eenheden,
+        alle_lessen_gemist=item.alle_lessen_gemist,
+        startkwalificatie=item.startkwalificatie,
+        categorie=item.categorie,
+    )
+    p = ctx.pseudonymiser
+    melding = projections.voor_melding(feiten, category)
+    swv = projections.voor_swv(
+        feiten,
+        category,
+        swv=_swv_of(ctx, item.brin, item.vestiging, item.sector, item.woongemeente),
+        leerling=p.pseudonym(item.pgn, SWV_LEERLING),
+        registratie=p.pseudonym(rid, SWV_REGISTRATIE),
+    )
+    return [
+        feed.Event(
+            ev.CONSUMER_MELDING,
+            ev.REGISTRATIE_VASTGELEGD,
+            melding.model_dump(mode="json", by_alias=True),
+            subject=rid,
+            seal=True,
+        ),
+        feed.Event(
+            ev.CONSUMER_SWV, ev.REGISTRATIE_VASTGELEGD, swv.model_dump(mode="json", by_alias=True)
+        ),
+    ]
+
+
+async def retract_registratie(
+    session: AsyncSession, ctx: IngestContext, principal: Principal, brin: str, school_id: str
+) -> None:
+    principal.require_brin(brin)
+    row = await repo.get_registratie(session, brin, school_id)
+    if row is None:
+        raise NotFound("Deze registratie bestaat niet")
+    if row.ingetrokken:
+        return  # an identical replay: no new event
+    row.ingetrokken = True
+    row.notitie_sealed = None  # nothing kept beyond need
+    row.gewijzigd_op = datetime.now(UTC)
+    await session.flush()
+    melding = ev.RegistratieIngetrokkenVoorMelding(
+        registratie_id=row.id, versie=row.versie, brin=row.brin
+    )
+    swv = ev.RegistratieIngetrokkenVoorSwv(
+        registratie_id=ctx.pseudonymiser.pseudonym(row.id, SWV_REGISTRATIE)
+    )
+    await feed.append(
+        session,
+        FEED,
+        [
+            feed.Event(
+                ev.CONSUMER_MELDING,
+                ev.REGISTRATIE_INGETROKKEN,
+                melding.model_dump(mode="json", by_alias=True),
+                subject=row.id,
+                seal=True,
+            ),
+            feed.Event(
+                ev.CONSUMER_SWV,
+                ev.REGISTRATIE_INGETROKKEN,
+                swv.model_dump(mode="json", by_alias=True),
+            ),
+        ],
+        source=ev.SOURCE_INGEST,
+        sealer=ctx.sealer,
+    )
+
+
+def open_pgn(ctx: IngestContext, row: Registratie | Vrijstelling) -> str:
+    return ctx.sealer.open(row.pgn_sealed, context="pgn")
+
+
+def open_notitie(ctx: IngestContext, row: Registratie) -> str | None:
+    return ctx.sealer.open(row.notitie_sealed, context="notitie") if row.notitie_sealed else None
+
+
+# --- vrijstellingen and absoluut verzuim ---------------------------------------------
+
+
+def _check_period(begindatum: date, einddatum: date | None) -> None:
+    if einddatum is not None and einddatum < begindatum:
+        raise _bad([InvalidParam("einddatum", "ligt voor de begindatum")])
+
+
+async def create_vrijstelling(
+    session: AsyncSession,
+    ctx: IngestContext,
+    principal: Principal,
+    *,
+    soort: str,
+    pgn: str,
+    geboortedatum: date,
+    begindatum: date,
+    einddatum: date | None,
+) -> Vrijstelling:
+    if not principal.gemeente:
+        raise Forbidden("Alleen een gemeente legt vrijstellingen vast")
+    _check_period(begindatum, einddatum)
+    now = datetime.now(UTC)
+    row = Vrijstelling(
+        id=str(uuid.uuid4()),
+        gemeente=principal.gemeente,
+        soort=soort,
+        pgn_hash=ctx.pseudonymiser.pseudonym(pgn, LINK),
+        pgn_sealed=ctx.sealer.seal(pgn, context="pgn"),
+        geboortedatum=geboortedatum,
+        begindatum=begindatum,
+        einddatum=einddatum,
+        ingetrokken=False,
+        vastgelegd_op=now,
+        gewijzigd_op=now,
+    )
+    session.add(row)
+    await session.flush()
+    await _publish_vrijstelling(session, ctx, row, pgn)
+    return row
+
+
+async def change_vrijstelling(
+    session: AsyncSession,
+    ctx: IngestContext,
+    principal: Principal,
+    vrijstelling_id: str,
+    *,
+    absoluut: bool,
+    einddatum: date | None,
+    intrekken: bool = False,
+) -> Vrijstelling:
+    row = await repo.get_vrijstelling(session, principal.gemeente or "", vrijstelling_id, absoluut)
+    if row is None:
+        raise NotFound("Deze vrijstelling bestaat niet")  # also for another gemeente's
+    if row.ingetrokken:
+        if intrekken:
+            return row
+        raise Conflict("Deze vrijstelling is ingetrokken")
+    if intrekken:
+        row.ingetrokken = True
+    else:
+        _check_period(row.begindatum, einddatum)
+        if einddatum == row.einddatum:
+            return row
+        row.einddatum = einddatum
+    row.gewijzigd_op = datetime.now(UTC)
+    await session.flush()
+    await _publish_vrijstelling(session, ctx, row, open_pgn(ctx, row))
+    return row
+
+
+async def _publish_vrijstelling(
+    session: AsyncSession, ctx: IngestContext, row: Vrijstelling, pgn: str
+) -> None:
+    absoluut = row.soort == "absoluut_verzuim"
+    sid = ctx.pseudonymiser.pseudonym(row.id, SWV_VRIJSTELLING)
+    if row.ingetrokken:
+        data = ev.VrijstellingIngetrokkenVoorSwv(vrijstelling_id=sid)
+        kind = ev.ABSOLUUT_VERZUIM_INGETROKKEN if absoluut else ev.VRIJSTELLING_INGETROKKEN
+    else:
+        po = ctx.refdata.swv_for_gemeente(row.gemeente, "po")
+        vo = ctx.refdata.swv_for_gemeente(row.gemeente, "vo")
+        data = projections.vrijstelling_voor_swv(  # type: ignore[assignment]
+            vrijstelling=sid,
+            leerling=ctx.pseudonymiser.pseudonym(pgn, SWV_LEERLING),
+            soort=row.soort,
+            geboortedatum=row.geboortedatum,
+            begindatum=row.begindatum,
+            einddatum=row.einddatum,
+            swv_po=po.code if po else None,
+            swv_vo=vo.code if vo else None,
+        )
+        kind = ev.ABSOLUUT_VERZUIM_VASTGELEGD if absoluut else ev.VRIJSTELLING_VASTGELEGD
+    event = feed.Event(ev.CONSUMER_SWV, kind, data.model_dump(mode="json", by_alias=True))
+    await feed.append(session, FEED, [event], source=ev.SOURCE_INGEST)
+
+
+__all__ = ["IngestContext", "ItemOutcome", "submit_registraties", "swv_kind_for_sector"]

@@ -1,0 +1,85 @@
+"""The append-only audit log of person-level reads and disclosures.
+
+In the spirit of the Dutch government's Logboek Dataverwerkingen: who (subject), for which
+organisation, what action on which record, for what purpose, with the trace id. The code
+has no update or delete path; on PostgreSQL a trigger refuses UPDATE and DELETE as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from verzuimhub_shared.auth import Principal
+from verzuimhub_shared.tracing import current_trace
+
+
+def audit_table(metadata: MetaData) -> Table:
+    return Table(
+        "audit_log",
+        metadata,
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+        Column("at", DateTime(timezone=True), nullable=False),
+        Column("subject", String(200), nullable=False),
+        Column("organisation", String(200), nullable=False),
+        Column("action", String(64), nullable=False),
+        Column("record_type", String(64), nullable=False),
+        Column("record_id", String(64), nullable=False),
+        Column("purpose", String(200), nullable=False),
+        Column("trace_id", String(32), nullable=True),
+        Index("ix_audit_log_record", "record_type", "record_id"),
+    )
+
+
+async def record(
+    session: AsyncSession,
+    table: Table,
+    principal: Principal | None,
+    *,
+    action: str,
+    record_type: str,
+    record_ids: Iterable[str],
+    purpose: str,
+) -> None:
+    trace = current_trace.get()
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "at": now,
+            "subject": principal.subject if principal else "systeem",
+            "organisation": principal.organisation if principal else "verzuimhub",
+            "action": action,
+            "record_type": record_type,
+            "record_id": record_id,
+            "purpose": purpose,
+            "trace_id": trace.trace_id if trace else None,
+        }
+        for record_id in record_ids
+    ]
+    if rows:
+        await session.execute(insert(table), rows)
+
+
+_APPEND_ONLY_FUNCTION = """
+CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger AS $$
+BEGIN
+  RAISE EXCEPTION 'audit_log is append-only';
+END;
+$$ LANGUAGE plpgsql
+"""
+_APPEND_ONLY_TRIGGER = """
+CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
+  FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()
+"""
+
+
+def create_append_only_trigger() -> None:
+    """For a migration: refuse UPDATE and DELETE on audit_log (PostgreSQL)."""
+    from alembic import op
+
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(_APPEND_ONLY_FUNCTION)
+        op.execute(_APPEND_ONLY_TRIGGER)

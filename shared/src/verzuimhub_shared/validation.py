@@ -1,0 +1,42 @@
+"""Request bodies validated with a context (catalogue, reference data, today), so that a
+400 lists *every* problem at once, named by its field, without echoing the value."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import orjson
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+
+from verzuimhub_shared.errors import BadRequest, InvalidParam, validation_params
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def json_body(request: Request) -> tuple[Any, bytes]:
+    raw = await request.body()
+    try:
+        return orjson.loads(raw), raw
+    except orjson.JSONDecodeError:
+        raise BadRequest(
+            "De inhoud is geen geldige JSON", invalid_params=[InvalidParam("body", "geen JSON")]
+        ) from None
+
+
+def problems_of(exc: ValidationError, prefix: str = "") -> list[InvalidParam]:
+    params = validation_params(exc.errors(include_input=False))
+    if prefix:
+        params = [
+            InvalidParam(f"{prefix}.{p.name}" if p.name != "body" else prefix, p.reason)
+            for p in params
+        ]
+    return params
+
+
+def validate(model: type[M], data: Any, context: dict[str, Any] | None = None) -> M:
+    try:
+        return model.model_validate(data, context=context, by_alias=True, by_name=False)
+    except ValidationError as exc:
+        params = problems_of(exc)
+        raise BadRequest(f"{len(params)} ongeldige parameter(s)", invalid_params=params) from None
