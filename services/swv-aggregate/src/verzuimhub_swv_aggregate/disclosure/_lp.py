@@ -1,0 +1,176 @@
+"""A small exact-enough linear programme solver, stdlib only.
+
+The audit of a suppression pattern asks, for each suppressed cell, the smallest and the
+largest value it can take given everything that is published. That is a linear programme
+over a few dozen variables with coefficients 0 and ±1. This module solves it with a dense
+two-phase simplex (Bland's rule, so it cannot cycle). Phase 1 runs once per pattern; each
+bound then costs one short phase 2 from the same feasible basis.
+
+Floats are exact enough here: all coefficients are ±1 and right-hand sides are counts, so
+every pivot element is ±1 or a small rational, and results are rounded outward by the caller.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+_EPS = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class LinearEquation:
+    """`sum(coefficients[v] * x[v]) == rhs`."""
+
+    coefficients: Mapping[int, float]
+    rhs: float
+
+
+class InfeasibleError(ValueError):
+    """The published constraints admit no table at all: the input was inconsistent."""
+
+
+class Polytope:
+    """`{x : equations hold, lower <= x <= upper}` over variables `0..n-1`."""
+
+    def __init__(
+        self,
+        n: int,
+        equations: Sequence[LinearEquation],
+        lower: Sequence[float],
+        upper: Sequence[float],
+    ) -> None:
+        self._n = n
+        self._lower = list(lower)
+        # Shift to y = x - lower >= 0. Finite upper bounds become rows y + s = upper - lower.
+        rows: list[list[float]] = []
+        rhs: list[float] = []
+        ub_vars = [v for v in range(n) if math.isfinite(upper[v])]
+        n_slack = len(ub_vars)
+        n_eq = len(equations)
+        width = n + n_slack + n_eq  # y | slacks | artificials (one per equation)
+        basis: list[int] = []
+        for i, eq in enumerate(equations):
+            row = [0.0] * width
+            b = eq.rhs
+            for v, a in eq.coefficients.items():
+                row[v] += a
+                b -= a * self._lower[v]
+            if b < 0:
+                row = [-a for a in row]
+                b = -b
+            row[n + n_slack + i] = 1.0
+            rows.append(row)
+            rhs.append(b)
+            basis.append(n + n_slack + i)
+        for s, v in enumerate(ub_vars):
+            row = [0.0] * width
+            row[v] = 1.0
+            row[n + s] = 1.0
+            rows.append(row)
+            rhs.append(upper[v] - self._lower[v])
+            basis.append(n + s)
+        # Phase 1: minimise the sum of the artificials.
+        cost = [0.0] * width
+        for i in range(n_eq):
+            cost[n + n_slack + i] = 1.0
+        value = _simplex(rows, rhs, basis, cost, width)
+        if value is None or value > 1e-7:
+            raise InfeasibleError("published constraints are infeasible")
+        # Drive artificials out of the basis; drop rows that are redundant.
+        first_art = n + n_slack
+        keep: list[int] = []
+        for i in range(len(rows)):
+            if basis[i] >= first_art:
+                col = next((j for j in range(first_art) if abs(rows[i][j]) > _EPS), None)
+                if col is None:
+                    continue  # a linear combination of the other rows
+                _pivot(rows, rhs, basis, i, col)
+            keep.append(i)
+        self._rows = [rows[i][:first_art] for i in keep]
+        self._rhs = [rhs[i] for i in keep]
+        self._basis = [basis[i] for i in keep]
+        self._width = first_art
+
+    def bounds(self, var: int) -> tuple[float, float]:
+        """Smallest and largest feasible value of `x[var]` (may be ±inf)."""
+        return self._optimise(var, 1.0), -self._optimise(var, -1.0)
+
+    def _optimise(self, var: int, sign: float) -> float:
+        """Minimum of `sign * x[var]` over the polytope."""
+        rows = [r[:] for r in self._rows]
+        rhs = self._rhs[:]
+        basis = self._basis[:]
+        cost = [0.0] * self._width
+        cost[var] = sign
+        value = _simplex(rows, rhs, basis, cost, self._width)
+        if value is None:
+            return -math.inf
+        return value + sign * self._lower[var]
+
+
+def _pivot(rows: list[list[float]], rhs: list[float], basis: list[int], r: int, c: int) -> None:
+    pivot_row = rows[r]
+    p = pivot_row[c]
+    inv = 1.0 / p
+    for j in range(len(pivot_row)):
+        pivot_row[j] *= inv
+    pivot_row[c] = 1.0
+    rhs[r] *= inv
+    for i, row in enumerate(rows):
+        if i == r:
+            continue
+        f = row[c]
+        if abs(f) <= _EPS:
+            row[c] = 0.0
+            continue
+        for j, a in enumerate(pivot_row):
+            if a != 0.0:
+                row[j] -= f * a
+        row[c] = 0.0
+        rhs[i] -= f * rhs[r]
+        if abs(rhs[i]) < _EPS:
+            rhs[i] = 0.0
+    basis[r] = c
+
+
+def _simplex(
+    rows: list[list[float]],
+    rhs: list[float],
+    basis: list[int],
+    cost: list[float],
+    width: int,
+) -> float | None:
+    """Minimise `cost . y` from a feasible basis, in place. None if unbounded."""
+    while True:
+        # Reduced costs r_j = c_j - c_B . column_j.
+        entering = -1
+        in_basis = set(basis)
+        for j in range(width):
+            if j in in_basis:
+                continue
+            reduced = cost[j]
+            for i, row in enumerate(rows):
+                a = row[j]
+                if a != 0.0:
+                    reduced -= cost[basis[i]] * a
+            if reduced < -_EPS:
+                entering = j  # Bland: the first improving column
+                break
+        if entering < 0:
+            return sum(cost[basis[i]] * rhs[i] for i in range(len(rows)))
+        leaving = -1
+        best = math.inf
+        for i, row in enumerate(rows):
+            a = row[entering]
+            if a > _EPS:
+                ratio = rhs[i] / a
+                if ratio < best - _EPS or (
+                    ratio <= best + _EPS and leaving >= 0 and basis[i] < basis[leaving]
+                ):
+                    best = ratio
+                    leaving = i
+        if leaving < 0:
+            return None
+        _pivot(rows, rhs, basis, leaving, entering)
