@@ -32,6 +32,7 @@ from verzuimhub_shared.errors import (
     NotFound,
     ProblemError,
 )
+from verzuimhub_shared.periods import age_on
 from verzuimhub_shared.refdata import RefData, swv_kind_for_sector
 from verzuimhub_shared.validation import problems_of
 
@@ -73,7 +74,7 @@ def _cross_field_problems(item: RegistratieIn) -> list[InvalidParam]:
     problems = []
     if item.geboortedatum >= item.datum:
         problems.append(InvalidParam("geboortedatum", "ligt niet voor de datum van verzuim"))
-    elif v.age_on(item.geboortedatum, item.datum) >= 16 and item.startkwalificatie is None:
+    elif age_on(item.geboortedatum, item.datum) >= 16 and item.startkwalificatie is None:
         problems.append(
             InvalidParam("startkwalificatie", "verplicht voor leerlingen van 16 jaar en ouder")
         )

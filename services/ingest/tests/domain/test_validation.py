@@ -10,22 +10,14 @@ from hypothesis import strategies as st
 
 from verzuimhub_ingest.domain.catalogue import default_catalogue, parse_catalogue
 from verzuimhub_ingest.domain.validation import (
-    AGE_BANDS,
     MINUTES_PER_DAY,
     Problem,
-    age_band,
-    age_band_on,
-    age_on,
     collect,
     earliest_registration_date,
     elfproef_remainder,
     is_valid_bsn,
     is_valid_onderwijsnummer,
-    iso_week_label,
     pgn_kind,
-    school_year_bounds,
-    school_year_of,
-    school_year_start,
     validate_brin,
     validate_bsn,
     validate_category,
@@ -38,6 +30,16 @@ from verzuimhub_ingest.domain.validation import (
     validate_registration_date,
     validate_school,
     validate_vestigingsnummer,
+)
+from verzuimhub_shared.periods import (
+    AGE_BANDS,
+    age_band,
+    age_band_on,
+    age_on,
+    iso_week_label,
+    school_year_bounds,
+    school_year_of,
+    school_year_start,
 )
 from verzuimhub_shared.refdata import sample_refdata
 

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import date
 
 from verzuimhub_ingest.domain.catalogue import Category
-from verzuimhub_ingest.domain.validation import age_band_on, iso_week_label, school_year_of
 from verzuimhub_shared.events import (
     RegistratieVoorMelding,
     RegistratieVoorSwv,
     Soort,
     VrijstellingVoorSwv,
 )
+from verzuimhub_shared.periods import age_band_on, iso_week_label, month_label, school_year_of
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def voor_swv(
             "swv": swv,
             "sector": feiten.sector,
             "datum_week": iso_week_label(feiten.datum),
-            "maand": feiten.datum.strftime("%Y-%m"),
+            "maand": month_label(feiten.datum),
             "schooljaar": school_year_of(feiten.datum),
             "leeftijdsband": age_band_on(feiten.geboortedatum, feiten.datum),
             "minuten": feiten.minuten,
