@@ -50,3 +50,52 @@ def test_token_refuses_a_role_without_its_organisation(
 def test_readme_settings_table_matches_the_code() -> None:
     readme = (ROOT / "README.md").read_text()
     assert settings_markdown() in readme, "run `verzuimhub settings --markdown` into README.md"
+
+
+def test_refdata_load_validates_installs_and_check_reads_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sample = ROOT / "shared/src/verzuimhub_shared/data"
+    target = tmp_path / "refdata"
+    for kind, name in [
+        ("gemeenten", "gemeenten"),
+        ("swv-gemeenten", "swv_gemeenten"),
+        ("vestigingen", "vestigingen"),
+        ("swv-postcodes", "swv_postcodes"),
+    ]:
+        with pytest.raises(SystemExit) as exit_:
+            main(
+                [
+                    "refdata",
+                    "load",
+                    kind,
+                    str(sample / "refdata" / f"{name}.csv"),
+                    "--dir",
+                    str(target),
+                ]
+            )
+        assert exit_.value.code == 0
+    with pytest.raises(SystemExit) as exit_:
+        main(
+            [
+                "refdata",
+                "load",
+                "schoolvakanties",
+                str(sample / "holidays/schoolvakanties-2025-2026.json"),
+                "--dir",
+                str(target),
+            ]
+        )
+    assert (target / "schoolvakanties/schoolvakanties-2025-2026.json").is_file()
+    with pytest.raises(SystemExit) as exit_:
+        main(["refdata", "check", "--dir", str(target)])
+    assert exit_.value.code == 0
+    assert "8 gemeenten" in capsys.readouterr().out
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x;y\n1;2\n")
+    with pytest.raises(SystemExit) as exit_:
+        main(["refdata", "load", "gemeenten", str(bad), "--dir", str(target)])
+    assert exit_.value.code == 2
+    assert "kolom ontbreekt" in capsys.readouterr().err
+    assert (target / "gemeenten.csv").read_text() != bad.read_text()  # nothing replaced

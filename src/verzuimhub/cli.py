@@ -62,6 +62,22 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     token.set_defaults(func=cmd_token)
 
+    refdata = sub.add_parser("refdata", help="load and check reference data files")
+    refdata_sub = refdata.add_subparsers(dest="refdata_command", required=True)
+    load = refdata_sub.add_parser("load", help="validate an official file and install it")
+    load.add_argument("kind", choices=sorted(REFDATA_KINDS))
+    load.add_argument("file", type=Path)
+    load.add_argument(
+        "--dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR / "refdata",
+        help="reference data directory the services read (…_REFDATA_DIR)",
+    )
+    load.set_defaults(func=cmd_refdata_load)
+    check = refdata_sub.add_parser("check", help="load a reference data directory and summarise")
+    check.add_argument("--dir", type=Path, default=DEFAULT_DATA_DIR / "refdata")
+    check.set_defaults(func=cmd_refdata_check)
+
     settings = sub.add_parser("settings", help="print every setting of every service")
     settings.add_argument("--markdown", action="store_true")
     settings.set_defaults(func=cmd_settings)
@@ -91,6 +107,72 @@ def cmd_token(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"verzuimhub token: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+# --- refdata ---------------------------------------------------------------------------
+
+#: kind → (file name in the refdata directory, parser that validates it)
+REFDATA_KINDS = {
+    "gemeenten": "gemeenten.csv",
+    "swv-gemeenten": "swv_gemeenten.csv",
+    "swv-postcodes": "swv_postcodes.csv",
+    "vestigingen": "vestigingen.csv",
+    "schoolvakanties": "schoolvakanties",
+}
+
+
+def cmd_refdata_load(args: argparse.Namespace) -> int:
+    from verzuimhub_shared import refdata
+    from verzuimhub_shared.calendar import load_holidays
+    from verzuimhub_shared.refdata._csv import decode
+
+    raw = args.file.read_bytes()
+    target_dir: Path = args.dir
+    try:
+        if args.kind == "schoolvakanties":
+            years = load_holidays(raw)
+            target_dir = target_dir / "schoolvakanties"
+            summary = (
+                f"{len(years)} schooljaar/jaren, {sum(len(y.vacations) for y in years)} vakanties"
+            )
+            name = f"schoolvakanties-{years[0].first_year}-{years[0].first_year + 1}.json"
+        else:
+            parser: Any = {
+                "gemeenten": refdata.parse_gemeenten,
+                "swv-gemeenten": refdata.parse_swv_gemeenten,
+                "swv-postcodes": refdata.parse_swv_postcodes,
+                "vestigingen": refdata.parse_schools,
+            }[args.kind]
+            records = parser(decode(raw))
+            summary = f"{len(records)} regels"
+            name = REFDATA_KINDS[args.kind]
+    except (ValueError, KeyError) as exc:
+        print(
+            f"verzuimhub refdata: {args.file} is not a valid {args.kind} file:\n{exc}",
+            file=sys.stderr,
+        )
+        return 2
+    target_dir.mkdir(parents=True, exist_ok=True)
+    tmp = target_dir / (name + ".tmp")
+    tmp.write_bytes(raw)
+    tmp.replace(target_dir / name)
+    print(f"{args.kind}: {summary} → {target_dir / name}")
+    return 0
+
+
+def cmd_refdata_check(args: argparse.Namespace) -> int:
+    from verzuimhub_shared.refdata import RefDataError, load_refdata
+
+    try:
+        ref = load_refdata(args.dir)
+    except RefDataError as exc:
+        print(f"verzuimhub refdata: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"{args.dir}: {len(ref.gemeenten)} gemeenten, {len(ref.swvs)} samenwerkingsverbanden, "
+        f"{len(ref.schools)} vestigingen — consistent"
+    )
     return 0
 
 
@@ -200,6 +282,10 @@ def up_environment(data_dir: Path, host: str, ports: dict[str, int]) -> dict[str
         envs[consumer][f"{prefix}FEED_TOKEN_FILE"] = str(token_file)
         envs[consumer][f"{prefix}INGEST_URL"] = url["ingest"]
     envs["melding"]["VZH_MELDING_DUO_URL"] = url["mock-duo"]
+    refdata_dir = data_dir / "refdata"
+    if (refdata_dir / REFDATA_KINDS["gemeenten"]).is_file():  # loaded with `refdata load`
+        for name in DATABASE_SERVICES:
+            envs[name][f"{service(name).env_prefix}REFDATA_DIR"] = str(refdata_dir)
     envs["swv-aggregate"]["VZH_SWV_MELDING_URL"] = url["melding"]
     return envs
 

@@ -11,6 +11,7 @@ import asyncio
 import concurrent.futures
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -168,8 +169,6 @@ def make_bsn(seed: int) -> str:
 
 def registratie(**overrides: Any) -> dict[str, Any]:
     """A valid registration payload (camelCase) for the sample region's school 99AA."""
-    from datetime import date, timedelta
-
     day = date.today() - timedelta(days=7)
     while day.weekday() >= 5:
         day -= timedelta(days=1)
@@ -191,3 +190,35 @@ def registratie(**overrides: Any) -> dict[str, Any]:
     }
     payload.update(overrides)
     return payload
+
+
+BEVESTIGING = {
+    "ondernomenActie": "Gesprek met ouders op 3 november; afspraken gemaakt.",
+    "gemeentelijkeActie": {"gewenst": True, "prioriteit": "normaal"},
+    "contactpersoon": {
+        "naam": "J. de Vries",
+        "functie": "verzuimcoördinator",
+        "telefoon": "030-1234567",
+        "email": "verzuim@school.example",
+    },
+}
+
+
+def truancy_week(
+    pgn: str, *, minutes: int = 300, days: int = 4, prefix: str = "t"
+) -> list[dict[str, Any]]:
+    """``days`` school days of unauthorised absence, starting the Monday two weeks ago."""
+    today = date.today()
+    monday = today - timedelta(days=today.weekday() + 14)
+    return [
+        registratie(
+            schoolRegistratieId=f"{prefix}-{i}",
+            pgn=pgn,
+            minuten=minutes,
+            datum=(monday + timedelta(days=i)).isoformat(),
+            categorie="spijbelen",
+            alleLessenGemist=True,
+            notitie="zat in het winkelcentrum",
+        )
+        for i in range(days)
+    ]

@@ -1,1 +1,606 @@
-"""Melding service."""
+"""Melding's domain operations: the ledger from ingest's feed, the rules, the lifecycle.
+
+Functions flush; the edge (request dependency or worker transaction) commits. DUO is only
+reached through the outbox, after commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from verzuimhub_melding import repository as repo
+from verzuimhub_melding.domain.ledger import Entry, ledger_days, specificatie, vermoedelijke_reden
+from verzuimhub_melding.duo.contract import Verzuimmelding, payload
+from verzuimhub_melding.models import FEED, DuoOutbox, Leerling, Melding
+from verzuimhub_melding.rules import (
+    CountingUnit,
+    DueMelding,
+    Evaluation,
+    ExistingMelding,
+    LedgerWindow,
+    MeldingKind,
+    MeldingStatus,
+    Pupil,
+    RulesConfig,
+    Sector,
+    evaluate,
+    ledger_window,
+    melding_key,
+)
+from verzuimhub_shared import events as ev
+from verzuimhub_shared import feed
+from verzuimhub_shared.calendar import (
+    Region,
+    SchoolCalendar,
+    SchoolYearHolidays,
+    load_holidays,
+    region_calendar,
+    shipped_holidays,
+)
+from verzuimhub_shared.crypto import Pseudonymiser, Sealer
+from verzuimhub_shared.logging import get_logger
+from verzuimhub_shared.periods import age_band_on, iso_week_label, month_label, school_year_of
+from verzuimhub_shared.refdata import RefData
+
+log = get_logger(__name__)
+
+LINK = "melding-link"
+SWV_MELDING = "swv-aggregate:melding"
+COMPUTED = {MeldingKind.V3, MeldingKind.V4, MeldingKind.LRV, MeldingKind.RMC, MeldingKind.L}
+#: Statuses that mean "the school has sent it": the rules never change these silently.
+SENT_STATUSES = {
+    "ingediend",
+    "geregistreerd",
+    "in_behandeling",
+    "afgesloten",
+    "ter_kennisgeving_aangenomen",
+    "ingetrokken",
+}
+
+
+@dataclass
+class MeldingContext:
+    refdata: RefData
+    pseudonymiser: Pseudonymiser
+    sealer: Sealer
+    rules: RulesConfig
+    today: Callable[[], date]
+    #: Holidays loaded with `verzuimhub refdata load schoolvakanties` (they replace the
+    #: shipped data for the same school year).
+    holidays: Sequence[SchoolYearHolidays] = ()
+    _calendars: dict[str, SchoolCalendar] = field(default_factory=dict)
+
+    def calendar_for(self, brin: str, vestiging: str) -> SchoolCalendar:
+        school = self.refdata.school(brin, vestiging) or next(
+            iter(self.refdata.schools_of_brin(brin)), None
+        )
+        region = school.holiday_region if school else "midden"
+        if region not in self._calendars:
+            loaded = {h.first_year: h for h in self.holidays}
+            years = [h for h in shipped_holidays() if h.first_year not in loaded]
+            self._calendars[region] = region_calendar(
+                Region(region), holidays=[*years, *loaded.values()]
+            )
+        return self._calendars[region]
+
+    def swv_of(self, brin: str, vestiging: str, sector: str, woongemeente: str) -> str | None:
+        school = self.refdata.school(brin, vestiging)
+        if school is not None:
+            found = school.swv_for_sector(sector)  # type: ignore[arg-type]
+            if found:
+                return found
+        swv = self.refdata.swv_for_sector(woongemeente, sector)  # type: ignore[arg-type]
+        return swv.code if swv else None
+
+
+def rules_config(v4_gemeenten: Iterable[str], mbo_unit: str) -> RulesConfig:
+    return RulesConfig(v4_gemeenten=frozenset(v4_gemeenten), mbo_unit=CountingUnit(mbo_unit))
+
+
+# --- from ingest's feed to the ledger ------------------------------------------------------
+
+
+async def apply_ingest_events(
+    session: AsyncSession, ctx: MeldingContext, events: Sequence[dict[str, Any]]
+) -> int:
+    """Apply a batch of ingest events; re-evaluate each affected pupil once. Returns how
+    many pupils were evaluated."""
+    final: dict[str, tuple[str, Any]] = {}
+    for event in events:
+        kind = event.get("type")
+        if kind == ev.REGISTRATIE_VASTGELEGD:
+            reg = ev.RegistratieVoorMelding.model_validate(event["data"])
+            final[reg.registratie_id] = ("put", reg)
+        elif kind == ev.REGISTRATIE_INGETROKKEN:
+            gone = ev.RegistratieIngetrokkenVoorMelding.model_validate(event["data"])
+            final[gone.registratie_id] = ("del", gone)
+    if not final:
+        return 0
+    stored = await repo.ledger_versions(session, final)
+    changed: dict[str, date] = {}
+
+    def touch(leerling_id: str, day: date) -> None:
+        changed[leerling_id] = min(day, changed.get(leerling_id, day))
+
+    puts = [reg for op, reg in final.values() if op == "put"]
+    link = {r.pgn: ctx.pseudonymiser.pseudonym(r.pgn, LINK) for r in puts}
+    known = await repo.leerlingen_by_key(session, ((link[r.pgn], r.brin) for r in puts))
+    now = datetime.now(UTC)
+    new_pupils: dict[tuple[str, str], dict[str, Any]] = {}
+    pupil_updates: dict[str, dict[str, Any]] = {}
+    inserts, updates = [], []
+    for reg in puts:
+        key = (link[reg.pgn], reg.brin)
+        facts = {
+            "vestiging": reg.vestiging,
+            "geboortedatum": reg.geboortedatum,
+            "woongemeente": reg.woongemeente,
+            "sector": reg.sector,
+            "startkwalificatie": reg.startkwalificatie,
+            "gewijzigd_op": now,
+        }
+        if key in known:
+            leerling_id = known[key].id
+            pupil_updates[leerling_id] = facts | {"_id": leerling_id}
+        elif key in new_pupils:
+            leerling_id = new_pupils[key]["id"]
+            new_pupils[key].update(facts)
+        else:
+            leerling_id = str(uuid.uuid4())
+            new_pupils[key] = facts | {
+                "id": leerling_id,
+                "pgn_hash": key[0],
+                "pgn_sealed": ctx.sealer.seal(reg.pgn, context="pgn"),
+                "brin": reg.brin,
+            }
+        row = {
+            "leerling_id": leerling_id,
+            "versie": reg.versie,
+            "datum": reg.datum,
+            "minuten": reg.minuten,
+            "eenheid": reg.eenheid,
+            "aantal_eenheden": reg.aantal_eenheden,
+            "alle_lessen_gemist": reg.alle_lessen_gemist,
+            "soort": reg.soort,
+            "categorie": reg.categorie,
+            "luxe_verzuim": reg.luxe_verzuim,
+        }
+        previous = stored.get(reg.registratie_id)
+        if previous is None:
+            inserts.append(row | {"registratie_id": reg.registratie_id})
+        elif reg.versie >= previous[0]:
+            updates.append(row | {"_id": reg.registratie_id})
+            touch(previous[1], previous[2])
+        else:
+            continue
+        touch(leerling_id, reg.datum)
+    await repo.insert_leerlingen(session, list(new_pupils.values()))
+    await repo.update_leerlingen(session, list(pupil_updates.values()))
+    await repo.upsert_ledger(session, inserts, updates)
+    deletions = []
+    for op, gone in final.values():
+        if op == "del" and gone.registratie_id in stored:
+            deletions.append(gone.registratie_id)
+            _, leerling_id, day = stored[gone.registratie_id]
+            touch(leerling_id, day)
+    await repo.delete_ledger(session, deletions)
+    await evaluate_leerlingen(session, ctx, changed)
+    return len(changed)
+
+
+def _entry(row: Any) -> Entry:
+    return Entry(
+        datum=row.datum,
+        minuten=row.minuten,
+        eenheid=row.eenheid,
+        aantal_eenheden=row.aantal_eenheden,
+        alle_lessen_gemist=row.alle_lessen_gemist,
+        soort=row.soort,
+        categorie=row.categorie,
+        luxe_verzuim=row.luxe_verzuim,
+    )
+
+
+def _existing(meldingen: Iterable[Melding]) -> list[ExistingMelding]:
+    out = []
+    for m in meldingen:
+        kind = MeldingKind(m.soort)
+        if kind not in COMPUTED or m.status == "vervallen":
+            continue
+        status = MeldingStatus.CONCEPT if m.status == "concept" else MeldingStatus.SENT
+        out.append(ExistingMelding(kind, m.begindatum, m.einddatum, status, m.herhaalmelding))
+    return out
+
+
+def _pupil(row: Leerling) -> Pupil:
+    return Pupil(
+        geboortedatum=row.geboortedatum,
+        sector=Sector(row.sector),
+        woongemeente=row.woongemeente,
+        startkwalificatie=bool(row.startkwalificatie),
+    )
+
+
+async def evaluate_leerlingen(
+    session: AsyncSession, ctx: MeldingContext, changed: dict[str, date]
+) -> None:
+    """Re-evaluate only these pupils, each over only its recent ledger (bounded work)."""
+    if not changed:
+        return
+    ids = sorted(changed)
+    pupils = await repo.leerlingen(session, ids)
+    meldingen: dict[str, list[Melding]] = defaultdict(list)
+    for m in await repo.meldingen_of(session, ids):
+        meldingen[m.leerling_id].append(m)
+    windows: dict[str, LedgerWindow] = {}
+    for leerling_id in ids:
+        row = pupils[leerling_id]
+        calendar = ctx.calendar_for(row.brin, row.vestiging)
+        existing = _existing(meldingen[leerling_id])
+        windows[leerling_id] = ledger_window(existing, changed[leerling_id], calendar, ctx.rules)
+    since = min(w.start for w in windows.values())
+    entries: dict[str, list[Entry]] = defaultdict(list)
+    for row in await repo.ledger_of(session, ids, since):
+        entries[row.leerling_id].append(_entry(row))
+    for leerling_id in ids:
+        row = pupils[leerling_id]
+        calendar = ctx.calendar_for(row.brin, row.vestiging)
+        existing = _existing(meldingen[leerling_id])
+        window = windows[leerling_id]
+        own = [e for e in entries[leerling_id] if e.datum >= window.start]
+        result = evaluate(
+            _pupil(row), ledger_days(own), existing, calendar, ctx.rules, window=window
+        )
+        if result.needs_history_from is not None:
+            window = LedgerWindow(result.needs_history_from, window.anchor)
+            own = [_entry(r) for r in await repo.ledger_of(session, [leerling_id], window.start)]
+            result = evaluate(
+                _pupil(row), ledger_days(own), existing, calendar, ctx.rules, window=window
+            )
+        await _reconcile(session, ctx, row, meldingen[leerling_id], result, own)
+
+
+async def _reconcile(
+    session: AsyncSession,
+    ctx: MeldingContext,
+    pupil: Leerling,
+    meldingen: list[Melding],
+    result: Evaluation,
+    entries: list[Entry],
+) -> None:
+    now = datetime.now(UTC)
+    by_key = {melding_key(MeldingKind(m.soort), m.begindatum): m for m in meldingen}
+    changed: list[Melding] = []
+    for due in result.due:
+        m = by_key.get(due.key)
+        fields = _due_fields(due, entries)
+        if m is None:
+            m = Melding(
+                id=str(uuid.uuid4()),
+                leerling_id=pupil.id,
+                brin=pupil.brin,
+                vestiging=pupil.vestiging,
+                woongemeente=pupil.woongemeente,
+                sector=pupil.sector,
+                soort=due.kind.value,
+                begindatum=due.begindatum,
+                status="concept",
+                aangemaakt_op=now,
+                gewijzigd_op=now,
+                **fields,
+            )
+            session.add(m)
+            meldingen.append(m)
+            by_key[due.key] = m
+            changed.append(m)
+            log.info("melding_due", melding_id=m.id, soort=m.soort, brin=m.brin)
+        elif m.status in ("concept", "vervallen"):
+            revived = m.status == "vervallen"
+            different = any(getattr(m, k) != v for k, v in fields.items())
+            if different or revived:
+                for k, v in fields.items():
+                    setattr(m, k, v)
+                m.status = "concept"
+                m.woongemeente = pupil.woongemeente
+                m.gewijzigd_op = now
+                changed.append(m)
+    for gone in result.no_longer_due:
+        m = by_key.get(gone.key)
+        if m is not None and m.status == "concept":
+            m.status = "vervallen"
+            m.gewijzigd_op = now
+            changed.append(m)
+            log.info("melding_no_longer_due", melding_id=m.id, soort=m.soort)
+    for discrepancy in result.discrepancies:
+        m = by_key.get(discrepancy.sent.key)
+        if m is not None and m.discrepantie != discrepancy.reason.value:
+            m.discrepantie = discrepancy.reason.value
+            log.warning("melding_discrepancy", melding_id=m.id, reason=m.discrepantie)
+    await session.flush()
+    await publish(session, ctx, changed, pupil)
+
+
+def _due_fields(due: DueMelding, entries: list[Entry]) -> dict[str, Any]:
+    return {
+        "einddatum": due.einddatum,
+        "getelde_minuten": due.counted_minutes,
+        "herhaalmelding": due.herhaalmelding,
+        "deadline": due.deadline,
+        "dagen": specificatie(entries, due.begindatum, due.einddatum),
+        "vermoedelijke_reden": vermoedelijke_reden(entries, due.begindatum, due.einddatum),
+        "alle_lessen_verzuimd": bool(due.dagen) and all(d.hele_dag for d in due.dagen),
+    }
+
+
+async def publish(
+    session: AsyncSession, ctx: MeldingContext, meldingen: Sequence[Melding], pupil: Leerling
+) -> None:
+    """melding's own feed to swv-aggregate: no identity, its own pseudonymous id."""
+    events = []
+    for m in meldingen:
+        data = ev.MeldingVoorSwv(
+            melding_id=ctx.pseudonymiser.pseudonym(m.id, SWV_MELDING),
+            soort=m.soort,
+            status=m.status,
+            sector=m.sector,
+            swv=ctx.swv_of(m.brin, m.vestiging, m.sector, m.woongemeente),
+            schoolweek=iso_week_label(m.einddatum),
+            maand=month_label(m.einddatum),
+            schooljaar=school_year_of(m.einddatum),
+            leeftijdsband=age_band_on(pupil.geboortedatum, m.einddatum),
+        )
+        events.append(
+            feed.Event(
+                ev.CONSUMER_SWV, ev.MELDING_GEWIJZIGD, data.model_dump(mode="json", by_alias=True)
+            )
+        )
+    await feed.append(session, FEED, events, source=ev.SOURCE_MELDING)
+
+
+# --- the DUO payload and the outbox ------------------------------------------------------
+
+
+def duo_payload(
+    ctx: MeldingContext, m: Melding, pupil: Leerling, bevestiging: dict[str, Any]
+) -> Verzuimmelding:
+    """Exactly the legal fields (Besluit register onderwijsdeelnemers art. 13, 14)."""
+    dagen = [
+        {"datum": d["datum"], "uren": round(d["minuten"] / 60, 2), "geoorloofd": d["geoorloofd"]}
+        for d in m.dagen
+        if d["minuten"] > 0
+    ]
+    return Verzuimmelding.model_validate(
+        {
+            "meldingId": m.id,
+            "woongemeente": m.woongemeente,
+            "leerling": {
+                "pgn": ctx.sealer.open(pupil.pgn_sealed, context="pgn"),
+                "geboortedatum": pupil.geboortedatum.isoformat(),
+            },
+            "startkwalificatie": bool(pupil.startkwalificatie),
+            "begindatum": m.begindatum.isoformat(),
+            "einddatum": m.einddatum.isoformat(),
+            "verzuimsoort": m.soort,
+            "vermoedelijkeReden": m.vermoedelijke_reden,
+            "alleLessenVerzuimd": m.alle_lessen_verzuimd,
+            "ondernomenActie": bevestiging["ondernomenActie"],
+            "gemeentelijkeActie": bevestiging["gemeentelijkeActie"],
+            "leslocatie": bevestiging.get("leslocatie")
+            or {"brin": m.brin, "vestigingsnummer": m.vestiging},
+            "contactpersoon": bevestiging["contactpersoon"],
+            "telefoonLeerlingOfOuder": bevestiging.get("telefoonLeerlingOfOuder"),
+            "verzuimdagen": dagen,
+        }
+    )
+
+
+def queue(
+    session: AsyncSession, ctx: MeldingContext, m: Melding, actie: str, body: dict[str, Any]
+) -> None:
+    now = datetime.now(UTC)
+    session.add(
+        DuoOutbox(
+            melding_id=m.id,
+            actie=actie,
+            payload_sealed=ctx.sealer.seal(orjson.dumps(body).decode(), context="duo"),
+            state="pending",
+            attempts=0,
+            next_attempt_at=now,
+            aangemaakt_op=now,
+        )
+    )
+
+
+def sealed_json(ctx: MeldingContext, value: dict[str, Any], context: str) -> str:
+    return ctx.sealer.seal(orjson.dumps(value).decode(), context=context)
+
+
+def open_json(ctx: MeldingContext, sealed: str | None, context: str) -> dict[str, Any]:
+    if not sealed:
+        return {}
+    data: dict[str, Any] = orjson.loads(ctx.sealer.open(sealed, context=context))
+    return data
+
+
+def payload_dict(model: Verzuimmelding) -> dict[str, Any]:
+    return payload(model)
+
+
+# --- the lifecycle -------------------------------------------------------------------------
+
+
+async def school_melding(
+    session: AsyncSession, principal_brins: frozenset[str], melding_id: str
+) -> Melding:
+    from verzuimhub_shared.errors import NotFound
+
+    m = await repo.melding(session, melding_id)
+    if m is None or m.brin not in principal_brins:
+        raise NotFound("Deze melding bestaat niet")
+    return m
+
+
+async def confirm(
+    session: AsyncSession, ctx: MeldingContext, m: Melding, bevestiging: dict[str, Any]
+) -> Melding:
+    """The school confirms a concept: it becomes ``ingediend`` and is queued for DUO."""
+    from verzuimhub_shared.errors import Conflict
+
+    if m.status != "concept":
+        if (
+            m.status != "vervallen"
+            and open_json(ctx, m.bevestiging_sealed, "bevestiging") == bevestiging
+        ):
+            return m  # an identical replay
+        raise Conflict(f"Een melding met status {m.status} kan niet bevestigd worden")
+    pupil = (await repo.leerlingen(session, [m.leerling_id]))[m.leerling_id]
+    body = payload_dict(duo_payload(ctx, m, pupil, bevestiging))
+    m.bevestiging_sealed = sealed_json(ctx, bevestiging, "bevestiging")
+    m.status = "ingediend"
+    m.gewijzigd_op = datetime.now(UTC)
+    queue(session, ctx, m, "indienen", body)
+    await session.flush()
+    await publish(session, ctx, [m], pupil)
+    log.info("melding_confirmed", melding_id=m.id, soort=m.soort)
+    return m
+
+
+async def withdraw(session: AsyncSession, ctx: MeldingContext, m: Melding, reden: str) -> Melding:
+    """The school withdraws a melding; if DUO has (or will have) it, DUO is told too."""
+    from sqlalchemy import select
+
+    from verzuimhub_shared.errors import Conflict
+
+    if m.status == "ingetrokken":
+        return m
+    if m.status in ("vervallen", "afgesloten", "ter_kennisgeving_aangenomen"):
+        raise Conflict(f"Een melding met status {m.status} kan niet ingetrokken worden")
+    was = m.status
+    m.status = "ingetrokken"
+    m.intrekkingsreden = reden
+    m.gewijzigd_op = datetime.now(UTC)
+    if was != "concept":
+        pending = (
+            await session.execute(
+                select(DuoOutbox)
+                .where(
+                    DuoOutbox.melding_id == m.id,
+                    DuoOutbox.actie == "indienen",
+                    DuoOutbox.state == "pending",
+                    DuoOutbox.attempts == 0,
+                    DuoOutbox.leased_until.is_(None),
+                )
+                .with_for_update(skip_locked=True)
+            )
+        ).scalar_one_or_none()
+        if pending is not None:
+            pending.state = "geannuleerd"  # never left: nothing to withdraw at DUO
+        else:
+            queue(session, ctx, m, "intrekken", {"reden": reden})
+    await session.flush()
+    pupil = (await repo.leerlingen(session, [m.leerling_id]))[m.leerling_id]
+    await publish(session, ctx, [m], pupil)
+    log.info("melding_withdrawn", melding_id=m.id)
+    return m
+
+
+async def file_overig(
+    session: AsyncSession,
+    ctx: MeldingContext,
+    brin: str,
+    *,
+    pgn: str,
+    vestiging: str,
+    begindatum: date,
+    einddatum: date,
+    bevestiging: dict[str, Any],
+) -> Melding:
+    """An overig-verzuim melding the school files itself, about a pupil the hub knows."""
+    from verzuimhub_shared.errors import BadRequest, InvalidParam, NotFound
+
+    if einddatum < begindatum:
+        raise BadRequest(
+            "einddatum ligt voor begindatum",
+            invalid_params=[InvalidParam("einddatum", "ligt voor begindatum")],
+        )
+    key = (ctx.pseudonymiser.pseudonym(pgn, LINK), brin)
+    known = await repo.leerlingen_by_key(session, [key])
+    if key not in known:
+        raise NotFound("Van deze leerling is op deze school geen verzuim geregistreerd")
+    pupil = (await repo.leerlingen(session, [known[key].id]))[known[key].id]
+    entries = [_entry(r) for r in await repo.ledger_of(session, [pupil.id], begindatum)]
+    dagen = specificatie(entries, begindatum, einddatum)
+    if not dagen:
+        raise BadRequest(
+            "Geen geregistreerd verzuim in deze periode",
+            invalid_params=[InvalidParam("begindatum", "geen verzuim in de periode")],
+        )
+    now = datetime.now(UTC)
+    m = Melding(
+        id=str(uuid.uuid4()),
+        leerling_id=pupil.id,
+        brin=brin,
+        vestiging=vestiging,
+        woongemeente=pupil.woongemeente,
+        sector=pupil.sector,
+        soort=MeldingKind.O.value,
+        begindatum=begindatum,
+        einddatum=einddatum,
+        getelde_minuten=sum(int(str(d["minuten"])) for d in dagen if not d["geoorloofd"]),
+        herhaalmelding=False,
+        deadline=None,
+        status="concept",
+        dagen=dagen,
+        vermoedelijke_reden=vermoedelijke_reden(entries, begindatum, einddatum),
+        alle_lessen_verzuimd=False,
+        aangemaakt_op=now,
+        gewijzigd_op=now,
+    )
+    session.add(m)
+    await session.flush()
+    return await confirm(session, ctx, m, bevestiging)
+
+
+async def set_gemeente_status(
+    session: AsyncSession,
+    ctx: MeldingContext,
+    m: Melding,
+    status: str,
+    reden: str | None,
+    opmerking: str | None,
+) -> Melding:
+    from verzuimhub_shared.errors import BadRequest, Conflict, InvalidParam
+
+    if m.status not in ("ingediend", "geregistreerd", "in_behandeling"):
+        raise Conflict(f"Een melding met status {m.status} kan niet meer wijzigen")
+    if status == "afgesloten" and not reden:
+        raise BadRequest(
+            "Afsluiten vraagt een reden",
+            invalid_params=[InvalidParam("reden", "verplicht bij afgesloten")],
+        )
+    m.status = status
+    m.afsluitreden = reden
+    m.opmerking_sealed = ctx.sealer.seal(opmerking, context="opmerking") if opmerking else None
+    m.gewijzigd_op = datetime.now(UTC)
+    await session.flush()
+    pupil = (await repo.leerlingen(session, [m.leerling_id]))[m.leerling_id]
+    await publish(session, ctx, [m], pupil)
+    return m
+
+
+def loaded_holidays(refdata_dir: Any) -> list[SchoolYearHolidays]:
+    """School holidays installed with ``verzuimhub refdata load schoolvakanties``."""
+    if refdata_dir is None:
+        return []
+    folder = refdata_dir / "schoolvakanties"
+    if not folder.is_dir():
+        return []
+    return [year for path in sorted(folder.glob("*.json")) for year in load_holidays(path)]

@@ -1,7 +1,260 @@
-"""Melding's background loops: feed consumption and DUO forwarding land here."""
+"""Melding's background loops. Each coordinates through the database, so any number of
+replicas can run them (ADR 0002):
+
+- ``consume_ingest``: ingest's feed → ledger → rules → concept meldingen (exactly once);
+- ``forward_to_duo``: the outbox → DUO, leased with SKIP LOCKED, retried with jittered
+  backoff behind a circuit breaker, dead-lettered after the configured attempts;
+- ``housekeeping``: overdue concepts and outbox depth/age as metrics; the per-school policy
+  that forwards mandatory meldingen automatically past their deadline (off by default).
+"""
 
 from __future__ import annotations
 
-from verzuimhub_shared.app import Worker
+import asyncio
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-workers: list[Worker] = []
+import orjson
+from fastapi import FastAPI
+
+from verzuimhub_melding import repository as repo
+from verzuimhub_melding import service
+from verzuimhub_melding.duo.breaker import CircuitBreaker
+from verzuimhub_melding.duo.client import (
+    DuoCircuitOpen,
+    DuoClient,
+    DuoPermanentError,
+    DuoRetryableError,
+    retry_delay,
+)
+from verzuimhub_melding.duo.contract import Intrekking, Verzuimmelding
+from verzuimhub_melding.models import AUDIT, CURSORS, DuoOutbox, Melding
+from verzuimhub_melding.settings import MeldingSettings
+from verzuimhub_shared import audit
+from verzuimhub_shared.app import Worker, sleep_or_stop
+from verzuimhub_shared.db import Database
+from verzuimhub_shared.feed import FeedConsumer
+from verzuimhub_shared.http import http_client
+from verzuimhub_shared.logging import get_logger
+from verzuimhub_shared.metrics import Metrics
+
+log = get_logger(__name__)
+
+LEASE = timedelta(seconds=60)
+PURPOSE_DUO = "melding aan DUO (Leerplichtwet art. 21a, Wet ROD art. 12)"
+
+
+def _token_reader(settings: MeldingSettings) -> Any:
+    def read() -> str:
+        if settings.feed_token_file is None:
+            raise RuntimeError("VZH_MELDING_FEED_TOKEN_FILE is not set")
+        return settings.feed_token_file.read_text().strip()
+
+    return read
+
+
+def ingest_consumer(app: FastAPI, client: Any) -> FeedConsumer:
+    settings: MeldingSettings = app.state.settings
+    db: Database = app.state.db
+    ctx: service.MeldingContext = app.state.melding
+
+    async def handler(session: Any, events: list[dict[str, Any]]) -> None:
+        await service.apply_ingest_events(session, ctx, events)
+
+    return FeedConsumer(
+        name="ingest",
+        url="/v1/feed",
+        token=_token_reader(settings),
+        cursors=CURSORS,
+        transaction=db.transaction,
+        handler=handler,
+        client=client,
+        batch_size=settings.feed_batch_size,
+    )
+
+
+async def consume_ingest(app: FastAPI, stop: asyncio.Event) -> None:
+    settings: MeldingSettings = app.state.settings
+    async with http_client(base_url=settings.ingest_url) as client:
+        await ingest_consumer(app, client).run(stop, settings.worker_interval_seconds)
+
+
+# --- DUO ---------------------------------------------------------------------------------
+
+
+def duo_client(app: FastAPI, client: Any = None) -> DuoClient:
+    settings: MeldingSettings = app.state.settings
+    breaker = getattr(app.state, "duo_breaker", None)
+    if breaker is None:
+        breaker = app.state.duo_breaker = CircuitBreaker(
+            failure_threshold=settings.duo_breaker_failures,
+            reset_timeout=settings.duo_breaker_reset_seconds,
+        )
+    return DuoClient(
+        settings.duo_url, client=client, timeout=settings.duo_timeout_seconds, breaker=breaker
+    )
+
+
+async def forward_once(app: FastAPI, duo: DuoClient, rng: random.Random | None = None) -> int:
+    """Send what is due; returns how many items were handled (sent, retried or dead)."""
+    settings: MeldingSettings = app.state.settings
+    db: Database = app.state.db
+    ctx: service.MeldingContext = app.state.melding
+    metrics: Metrics = app.state.metrics
+    now = datetime.now(UTC)
+    async with db.transaction() as session:
+        leased = await repo.lease_outbox(session, now, now + LEASE, limit=50)
+        work = [(i.id, i.melding_id, i.actie, i.payload_sealed, i.attempts) for i in leased]
+    handled = 0
+    for item_id, melding_id, actie, sealed, attempts in work:
+        async with db.transaction() as session:
+            item = await session.get(DuoOutbox, item_id)
+            assert item is not None
+            if await repo.earlier_pending(session, item):
+                item.leased_until = None  # keep the order per melding: the earlier one first
+                continue
+        body = orjson.loads(ctx.sealer.open(sealed, context="duo"))
+        try:
+            if actie == "indienen":
+                receipt = await duo.submit(Verzuimmelding.model_validate(body))
+            else:
+                receipt = await duo.withdraw(melding_id, Intrekking.model_validate(body))
+        except DuoCircuitOpen as exc:
+            # Nothing was sent: hand this item and the rest of the batch back, untouched.
+            rest = [
+                w[0] for w in work[work.index((item_id, melding_id, actie, sealed, attempts)) :]
+            ]
+            wait = timedelta(seconds=exc.retry_after or settings.duo_breaker_reset_seconds)
+            async with db.transaction() as session:
+                await repo.release_leases(session, rest, datetime.now(UTC) + wait)
+            break
+        except (DuoRetryableError, DuoPermanentError) as exc:
+            async with db.transaction() as session:
+                item = await session.get(DuoOutbox, item_id)
+                assert item is not None
+                item.attempts = attempts + 1
+                item.leased_until = None
+                item.last_error = f"{type(exc).__name__}: {str(exc)[:150]}"
+                if (
+                    not isinstance(exc, DuoRetryableError)
+                    or item.attempts >= settings.duo_max_attempts
+                ):
+                    item.state = "dead"
+                    metrics_dead(metrics).inc()
+                    log.error(
+                        "duo_dead_letter",
+                        outbox_id=item_id,
+                        melding_id=melding_id,
+                        attempts=item.attempts,
+                        error=type(exc).__name__,
+                    )
+                else:
+                    delay = retry_delay(
+                        exc,
+                        attempts,
+                        settings.duo_backoff_base_seconds,
+                        settings.duo_backoff_cap_seconds,
+                        rng,
+                    )
+                    item.next_attempt_at = datetime.now(UTC) + timedelta(seconds=delay)
+                    log.warning(
+                        "duo_retry",
+                        outbox_id=item_id,
+                        attempt=item.attempts,
+                        delay_s=round(delay, 2),
+                    )
+            handled += 1
+            continue
+        async with db.transaction() as session:
+            item = await session.get(DuoOutbox, item_id)
+            melding = await session.get(Melding, melding_id, with_for_update=True)
+            assert item is not None
+            assert melding is not None
+            item.state = "sent"
+            item.attempts = attempts + 1
+            item.leased_until = None
+            item.verzonden_op = datetime.now(UTC)
+            melding.duo_status = receipt.status.value
+            if actie == "indienen":
+                melding.duo_meldingsnummer = receipt.meldingsnummer
+                if melding.status == "ingediend":
+                    melding.status = "geregistreerd"
+            melding.gewijzigd_op = datetime.now(UTC)
+            await audit.record(
+                session,
+                AUDIT,
+                None,
+                action=f"doorsturen:{actie}",
+                record_type="melding",
+                record_ids=[melding_id],
+                purpose=PURPOSE_DUO,
+            )
+            pupil = (await repo.leerlingen(session, [melding.leerling_id]))[melding.leerling_id]
+            await service.publish(session, ctx, [melding], pupil)
+        log.info(
+            "melding_forwarded",
+            melding_id=melding_id,
+            actie=actie,
+            duo_number=receipt.meldingsnummer,
+        )
+        handled += 1
+    return handled
+
+
+def metrics_dead(metrics: Metrics) -> Any:
+    counter = getattr(metrics, "_duo_dead", None)
+    if counter is None:
+        counter = metrics.counter(
+            "duo_outbox_dead_letters_total", "Outbox items given up after retries."
+        )
+        metrics._duo_dead = counter  # type: ignore[attr-defined]
+    return counter
+
+
+async def forward_to_duo(app: FastAPI, stop: asyncio.Event) -> None:
+    settings: MeldingSettings = app.state.settings
+    async with duo_client(app) as duo:
+        while not stop.is_set():
+            handled = await forward_once(app, duo)
+            if handled == 0 and await sleep_or_stop(stop, settings.worker_interval_seconds):
+                return
+
+
+# --- housekeeping --------------------------------------------------------------------------
+
+
+async def housekeeping_once(app: FastAPI) -> None:
+    db: Database = app.state.db
+    ctx: service.MeldingContext = app.state.melding
+    metrics: Metrics = app.state.metrics
+    now = datetime.now(UTC)
+    async with db.transaction() as session:
+        stats = await repo.outbox_stats(session, now)
+        overdue = await repo.overdue_concepts(session, ctx.today())
+        for m in overdue:
+            policy = await repo.beleid(session, m.brin)
+            if policy and policy.automatisch_doorsturen and policy.standaard_bevestiging_sealed:
+                defaults = service.open_json(ctx, policy.standaard_bevestiging_sealed, "beleid")
+                await service.confirm(session, ctx, m, defaults)
+                log.info("melding_auto_forwarded", melding_id=m.id)
+    metrics.set_gauge("duo_outbox_depth", "Outbox items waiting for DUO.", stats["pending"])
+    metrics.set_gauge(
+        "duo_outbox_oldest_age_seconds",
+        "Age of the oldest waiting item.",
+        stats["oldest_pending_age"],
+    )
+    metrics.set_gauge("duo_outbox_dead", "Outbox items in the dead-letter state.", stats["dead"])
+    metrics.set_gauge(
+        "meldingen_overdue", "Concepts past their 5-working-day deadline.", float(len(overdue))
+    )
+
+
+async def housekeeping(app: FastAPI, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        await housekeeping_once(app)
+        if await sleep_or_stop(stop, 15.0):
+            return
+
+
+workers: list[Worker] = [consume_ingest, forward_to_duo, housekeeping]

@@ -22,3 +22,30 @@ class SwvSettings(ServiceSettings):
         None,
         description="File holding the consumer token for the ingest and melding feeds (re-read).",
     )
+    feed_batch_size: int = Field(
+        1000, ge=1, le=5000, description="Events fetched and applied per feed transaction."
+    )
+    disclosure_threshold: int = Field(
+        10, ge=3, description="Smallest published count k; smaller counts are suppressed."
+    )
+    disclosure_protection: int = Field(
+        5, ge=1, description="Narrowest interval an attacker may derive for a hidden count."
+    )
+    rounding_base: int | None = Field(
+        None, description="Round published counts to this base (e.g. 5); unset is exact."
+    )
+    tier2_percentage: int = Field(
+        5, ge=1, le=100, description="Attendance tier 2 from this % of scheduled time missed."
+    )
+    tier3_percentage: int = Field(
+        10, ge=1, le=100, description="Attendance tier 3 from this % of scheduled time missed."
+    )
+    minutes_per_lesdag_po: int = Field(
+        300, ge=1, description="Scheduled minutes per lesdag for po, sbo and so (tiers)."
+    )
+    minutes_per_lesdag_vo: int = Field(
+        330, ge=1, description="Scheduled minutes per lesdag for vo, vso and mbo (tiers)."
+    )
+    refdata_dir: Path | None = Field(
+        None, description="Directory with reference data; the shipped sample when unset."
+    )

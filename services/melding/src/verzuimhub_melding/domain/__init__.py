@@ -1,0 +1,1 @@
+"""Melding's pure domain glue: ledger rows to rules input, meldingen to the DUO contract."""
