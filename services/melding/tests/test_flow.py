@@ -224,3 +224,41 @@ async def test_overig_verzuim_and_the_attendance_overview(hub: Any, auth: Any) -
     assert pupil["pgn"] == pgn
     assert pupil["ongeoorloofdMinuten"] == 180
     assert pupil["niveau"] in (1, 2, 3)
+
+
+async def test_overdue_concepts_and_the_opt_in_auto_forward_policy(hub: Any, auth: Any) -> None:
+    school = auth("school", brins=["99AA"])
+    await hub.post_registraties(truancy_week(make_bsn(37)))
+    await hub.sync()
+    [concept] = (await hub.melding.get("/v1/scholen/99AA/meldingen", headers=school)).json()[
+        "meldingen"
+    ]
+    assert concept["teLaat"] is True  # two weeks ago + 5 working days has passed
+    await hub.housekeeping()
+    assert "meldingen_overdue 1.0" in (await hub.melding.get("/metrics")).text
+    assert await hub.forward() == 0  # off by default: nothing leaves without deliberation
+
+    policy = await hub.melding.get("/v1/scholen/99AA/beleid", headers=school)
+    assert policy.json() == {"automatischDoorsturen": False, "standaardBevestiging": None}
+    incomplete = await hub.melding.put(
+        "/v1/scholen/99AA/beleid", json={"automatischDoorsturen": True}, headers=school
+    )
+    assert incomplete.status_code == 400
+    other = await hub.melding.put(
+        "/v1/scholen/99AA/beleid",
+        json={"automatischDoorsturen": True, "standaardBevestiging": BEVESTIGING},
+        headers=auth("school", brins=["99AB"]),
+    )
+    assert other.status_code == 403
+    on = await hub.melding.put(
+        "/v1/scholen/99AA/beleid",
+        json={"automatischDoorsturen": True, "standaardBevestiging": BEVESTIGING},
+        headers=school,
+    )
+    assert on.status_code == 200
+    await hub.housekeeping()
+    assert await hub.forward() == 1
+    after = (
+        await hub.melding.get(f"/v1/scholen/99AA/meldingen/{concept['id']}", headers=school)
+    ).json()
+    assert after["status"] == "geregistreerd"

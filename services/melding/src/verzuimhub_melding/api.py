@@ -309,6 +309,56 @@ async def list_aanwezigheid(
     )
 
 
+@router.get(
+    "/v1/scholen/{brin}/beleid",
+    operation_id="getSchoolBeleid",
+    summary="The school's forwarding policy (automatic forwarding is off by default)",
+    tags=["school"],
+    response_model=s.SchoolBeleid,
+)
+async def get_beleid(
+    request: Request, brin: BrinPath, principal: SchoolMeldingen, session: SessionDep
+) -> Response:
+    principal.require_brin(brin)
+    policy = await repo.beleid(session, brin)
+    ctx = _ctx(request)
+    standaard = (
+        service.open_json(ctx, policy.standaard_bevestiging_sealed, "beleid") if policy else {}
+    )
+    return _json(
+        200,
+        s.SchoolBeleid(
+            automatisch_doorsturen=bool(policy and policy.automatisch_doorsturen),
+            standaard_bevestiging=s.Bevestiging.model_validate(standaard) if standaard else None,
+        ),
+    )
+
+
+@router.put(
+    "/v1/scholen/{brin}/beleid",
+    operation_id="putSchoolBeleid",
+    summary="Set the school's forwarding policy",
+    tags=["school"],
+    response_model=s.SchoolBeleid,
+    openapi_extra=_body_doc(s.SchoolBeleid),
+)
+async def put_beleid(
+    request: Request, brin: BrinPath, principal: SchoolMeldingen, session: SessionDep
+) -> Response:
+    principal.require_brin(brin)
+    data, _ = await json_body(request)
+    policy = validate(s.SchoolBeleid, data)
+    if policy.automatisch_doorsturen and policy.standaard_bevestiging is None:
+        from verzuimhub_shared.errors import BadRequest, InvalidParam
+
+        raise BadRequest(
+            "Automatisch doorsturen vraagt een standaardbevestiging",
+            invalid_params=[InvalidParam("standaardBevestiging", "verplicht bij automatisch")],
+        )
+    await service.set_beleid(session, _ctx(request), brin, policy)
+    return _json(200, policy)
+
+
 # --- gemeente ----------------------------------------------------------------------------
 
 

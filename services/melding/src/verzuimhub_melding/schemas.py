@@ -126,3 +126,12 @@ class LeerlingOverzichtPagina(ApiModel):
     tot_en_met: date
     leerlingen: list[LeerlingOverzicht]
     volgende: str | None = None
+
+
+class SchoolBeleid(ApiModel):
+    """Forward mandatory meldingen automatically once their 5-working-day deadline has
+    passed. Off by default: meldingen are not to be sent without deliberation, so turning
+    it on requires the confirmation the school would otherwise give each time."""
+
+    automatisch_doorsturen: bool
+    standaard_bevestiging: Bevestiging | None = None

@@ -604,3 +604,23 @@ def loaded_holidays(refdata_dir: Any) -> list[SchoolYearHolidays]:
     if not folder.is_dir():
         return []
     return [year for path in sorted(folder.glob("*.json")) for year in load_holidays(path)]
+
+
+async def set_beleid(session: AsyncSession, ctx: MeldingContext, brin: str, policy: Any) -> None:
+    from verzuimhub_melding.models import SchoolBeleid
+
+    row = await repo.beleid(session, brin)
+    if row is None:
+        row = SchoolBeleid(brin=brin)
+        session.add(row)
+    row.automatisch_doorsturen = policy.automatisch_doorsturen
+    standaard = policy.standaard_bevestiging
+    row.standaard_bevestiging_sealed = (
+        sealed_json(
+            ctx, standaard.model_dump(mode="json", by_alias=True, exclude_none=True), "beleid"
+        )
+        if standaard is not None
+        else None
+    )
+    await session.flush()
+    log.info("school_policy_set", brin=brin, automatisch=policy.automatisch_doorsturen)
