@@ -1,0 +1,52 @@
+"""The embedded default: ingest and melding on SQLite, from registrations to a concept
+melding and its confirmation, with the real migrations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from verzuimhub.services import service
+from verzuimhub.testing import BEVESTIGING, make_bsn, running_app, settings_for, truancy_week
+from verzuimhub_melding.worker import ingest_consumer
+from verzuimhub_shared.migrations import upgrade
+
+
+async def test_the_hub_works_on_sqlite(
+    tmp_path: Path, key_dir: Path, mint: Callable[..., Any]
+) -> None:
+    urls = {}
+    for name in ("ingest", "melding"):
+        urls[name] = f"sqlite+aiosqlite:///{tmp_path / name}.db"
+        await upgrade(service(name).migrations_package or "", urls[name])
+    token_file = tmp_path / "consumer.jwt"
+    token_file.write_text(mint("consumer", consumer="melding"))
+    ingest_app = service("ingest").create_app(settings_for("ingest", urls, key_dir))
+    melding_app = service("melding").create_app(
+        settings_for("melding", urls, key_dir, feed_token_file=token_file)
+    )
+    school = {"Authorization": f"Bearer {mint('school', brins=['99AA'])}"}
+    items = truancy_week(make_bsn(61))
+    async with running_app(ingest_app) as ingest, running_app(melding_app) as melding:
+        first = await ingest.post(
+            "/v1/registratie-batches", json={"registraties": items}, headers=school
+        )
+        replay = await ingest.post(
+            "/v1/registratie-batches", json={"registraties": items}, headers=school
+        )
+        assert first.json()["aangemaakt"] == 4
+        assert replay.json()["ongewijzigd"] == 4
+        consumer = ingest_consumer(melding_app, ingest)
+        assert await consumer.step() == 4
+        assert await consumer.step() == 0
+        [concept] = (await melding.get("/v1/scholen/99AA/meldingen", headers=school)).json()[
+            "meldingen"
+        ]
+        assert concept["soort"] == "V3"
+        confirmed = await melding.post(
+            f"/v1/scholen/99AA/meldingen/{concept['id']}/bevestiging",
+            json=BEVESTIGING,
+            headers=school,
+        )
+        assert confirmed.json()["status"] == "ingediend"
