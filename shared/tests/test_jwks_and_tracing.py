@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from verzuimhub_shared import devkeys
 from verzuimhub_shared.auth import TokenVerifier
@@ -23,7 +24,8 @@ def _b64(number: int) -> str:
 
 def _jwks(public_pem: Path, kid: str) -> dict[str, object]:
     key = serialization.load_pem_public_key(public_pem.read_bytes())
-    numbers = key.public_numbers()  # type: ignore[union-attr]
+    assert isinstance(key, rsa.RSAPublicKey)
+    numbers = key.public_numbers()
     return {
         "keys": [
             {
