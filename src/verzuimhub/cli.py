@@ -1,24 +1,20 @@
-"""The ``verzuimhub`` command: up, serve, migrate, token, settings."""
+"""The ``verzuimhub`` command: up, demo, serve, migrate, token, settings."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from verzuimhub.hub import UP_ORDER
 from verzuimhub.services import DATABASE_SERVICES, service, services
 from verzuimhub_shared import devkeys
 
 DEFAULT_DATA_DIR = Path(".verzuimhub")
-UP_ORDER = ("mock-duo", "ingest", "melding", "swv-aggregate")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -41,6 +37,40 @@ def _parser() -> argparse.ArgumentParser:
         )
     up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for ready")
     up.set_defaults(func=cmd_up)
+
+    demo = sub.add_parser(
+        "demo", help="simulate a school year of a fictional region through the real APIs"
+    )
+    demo.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    demo.add_argument("--pupils", type=int, default=20_000, help="number of pupils")
+    demo.add_argument("--seed", type=int, default=2026, help="same seed, same year")
+    hub_mode = demo.add_mutually_exclusive_group()
+    hub_mode.add_argument(
+        "--start-hub",
+        dest="hub",
+        action="store_const",
+        const="start-hub",
+        help="start the hub (embedded default); refuse if the ports are taken",
+    )
+    hub_mode.add_argument(
+        "--use-running",
+        dest="hub",
+        action="store_const",
+        const="use-running",
+        help="use the hub already running on the ports (its --data-dir holds the keys)",
+    )
+    demo.set_defaults(hub="auto")
+    demo.add_argument(
+        "--stop", action="store_true", help="stop the hub it started after the summary"
+    )
+    demo.add_argument("--concurrency", type=int, default=4, help="parallel requests")
+    demo.add_argument("--host", default="127.0.0.1")
+    for name in UP_ORDER:
+        demo.add_argument(
+            f"--{name}-port", type=int, default=service(name).default_port, dest=_port_dest(name)
+        )
+    demo.add_argument("--timeout", type=float, default=900.0, help="seconds to wait per step")
+    demo.set_defaults(func=cmd_demo)
 
     serve = sub.add_parser("serve", help="run one service the production way")
     serve.add_argument("service", choices=list(services()))
@@ -86,6 +116,19 @@ def _parser() -> argparse.ArgumentParser:
 
 def _port_dest(name: str) -> str:
     return name.replace("-", "_") + "_port"
+
+
+# --- demo ------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from verzuimhub import demo
+
+    if args.pupils < 1:
+        print("verzuimhub demo: --pupils must be at least 1", file=sys.stderr)
+        return 2
+    ports = {name: getattr(args, _port_dest(name)) for name in UP_ORDER}
+    return demo.run(args, ports)
 
 
 # --- token -----------------------------------------------------------------------------
@@ -290,92 +333,45 @@ def up_environment(data_dir: Path, host: str, ports: dict[str, int]) -> dict[str
     return envs
 
 
-def _wait_ready(
-    procs: dict[str, subprocess.Popen[bytes]], urls: dict[str, str], timeout: float
-) -> str | None:
-    """None when every service answers /health/ready; else the name of one that failed."""
-    deadline = time.monotonic() + timeout
-    pending = dict(urls)
-    with httpx.Client(timeout=2.0) as client:
-        while pending:
-            for name, base in list(pending.items()):
-                if procs[name].poll() is not None:
-                    return name
-                try:
-                    if client.get(base + "/health/ready").status_code == 200:
-                        del pending[name]
-                except httpx.HTTPError:
-                    pass
-            if time.monotonic() > deadline:
-                return next(iter(pending))
-            time.sleep(0.2)
-    return None
-
-
-def _stop_all(procs: dict[str, subprocess.Popen[bytes]], grace: float = 15.0) -> None:
-    for proc in procs.values():
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    for proc in procs.values():
-        try:
-            proc.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def cmd_up(args: argparse.Namespace) -> int:
-    from verzuimhub_shared.migrations import upgrade_blocking
+    from verzuimhub.hub import HubNotReady, running_hub
 
     data_dir: Path = args.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     log_dir = data_dir / "logs"
-    log_dir.mkdir(exist_ok=True)
     ports = {name: getattr(args, _port_dest(name)) for name in UP_ORDER}
     envs = up_environment(data_dir, args.host, ports)
-    for name in DATABASE_SERVICES:
-        entry = service(name)
-        assert entry.migrations_package
-        upgrade_blocking(entry.migrations_package, envs[name][f"{entry.env_prefix}DATABASE_URL"])
-        print(f"  {name:14} database migrated ({data_dir / name}.db)", flush=True)
+    urls = {name: f"http://{args.host}:{ports[name]}" for name in UP_ORDER}
 
     stopping = {"signal": 0}
 
     def _on_signal(signum: int, _frame: Any) -> None:
         stopping["signal"] = signum
 
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
+    def _migrated(name: str) -> None:
+        print(f"  {name:14} database migrated ({data_dir / name}.db)", flush=True)
+        signal.signal(signal.SIGINT, _on_signal)
+        signal.signal(signal.SIGTERM, _on_signal)
 
-    procs: dict[str, subprocess.Popen[bytes]] = {}
-    for name in UP_ORDER:
-        log_file = (log_dir / f"{name}.log").open("ab")
-        procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "verzuimhub", "serve", name],
-            env={**os.environ, **envs[name]},
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
-        )
-    urls = {name: f"http://{args.host}:{ports[name]}" for name in UP_ORDER}
-    failed = _wait_ready(procs, urls, args.timeout)
-    if failed:
-        print(f"verzuimhub up: {failed} did not become ready; see {log_dir / failed}.log")
-        _stop_all(procs)
-        return 1
-    _print_welcome(data_dir, urls, log_dir)
     try:
-        while not stopping["signal"]:
-            for name, proc in procs.items():
-                if proc.poll() is not None:
-                    print(f"verzuimhub up: {name} exited ({proc.returncode}); stopping the hub")
-                    stopping["signal"] = -1
-            time.sleep(0.3)
-    finally:
-        print("\nstopping …", flush=True)
-        _stop_all(procs)
+        with running_hub(
+            envs, urls, log_dir=log_dir, timeout=args.timeout, on_migrated=_migrated
+        ) as hub:
+            _print_welcome(data_dir, urls, log_dir)
+            try:
+                while not stopping["signal"]:
+                    exited = hub.exited()
+                    if exited:
+                        code = hub.procs[exited].returncode
+                        print(f"verzuimhub up: {exited} exited ({code}); stopping the hub")
+                        stopping["signal"] = -1
+                    time.sleep(0.3)
+            finally:
+                print("\nstopping …", flush=True)
         print("stopped; data kept in", data_dir, flush=True)
+    except HubNotReady as exc:
+        print(f"verzuimhub up: {exc.name} did not become ready; see {log_dir / exc.name}.log")
+        return 1
     return 0 if stopping["signal"] != -1 else 1
 
 
