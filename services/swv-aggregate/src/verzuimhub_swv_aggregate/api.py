@@ -16,6 +16,7 @@ from verzuimhub_shared.errors import BadRequest, InvalidParam, NotFound
 from verzuimhub_shared.feed_api import cursor_status_router
 from verzuimhub_swv_aggregate import repository as repo
 from verzuimhub_swv_aggregate import schemas as s
+from verzuimhub_swv_aggregate.dashboard import router as dashboard_router
 from verzuimhub_swv_aggregate.disclosure import TOTAL_LABEL, DisclosureConfig, PublishedTable
 from verzuimhub_swv_aggregate.figures import (
     TABLE_NAMES,
@@ -268,4 +269,4 @@ async def get_landelijke_tabel(
     return await _one_table(request, session, NATIONAL, tabel, periode, formaat)
 
 
-routers = [router, cursor_status_router(CURSORS)]
+routers = [router, cursor_status_router(CURSORS), dashboard_router]
