@@ -399,6 +399,7 @@ def _print_welcome(data_dir: Path, urls: dict[str, str], log_dir: Path) -> None:
     print("\nVerzuimhub is up (embedded default: SQLite, mock DUO). Every /health/ready is 200.\n")
     for name, url in urls.items():
         print(f"  {name:14} {url}   (API docs: {url}/v1/openapi.json)")
+    print(f"\n  SWV dashboard: {urls['swv-aggregate']}/dashboard  (development sign-in offered)")
     print(f"\n  logs: {log_dir}/<service>.log     data: {data_dir}")
     print("\nDevelopment tokens (8 hours; more with `verzuimhub token --help`):")
     for who, token in tokens.items():
