@@ -17,5 +17,9 @@ lint:
 format:
 	$(UV) run ruff format . && $(UV) run ruff check --fix .
 
+bench:         ## performance figures against PostgreSQL (ARGS=--quick for a small run)
+	$(UV) sync --frozen --quiet
+	$(UV) run --frozen python bench/hub_bench.py $(ARGS)
+
 settings:      ## the settings table, as in the README
 	$(UV) run verzuimhub settings --markdown

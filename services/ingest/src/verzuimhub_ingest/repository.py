@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     Table,
     and_,
+    bindparam,
     insert,
     or_,
     select,
@@ -23,12 +24,43 @@ R: Table = Registratie.__table__  # type: ignore[assignment]
 V: Table = Vrijstelling.__table__  # type: ignore[assignment]
 
 
+_EXISTING_COLUMNS = (
+    R.c.id,
+    R.c.brin,
+    R.c.school_registratie_id,
+    R.c.versie,
+    R.c.payload_hash,
+    R.c.catalogus_versie,
+    R.c.ingetrokken,
+    R.c.pgn_hash,
+    R.c.datum,
+    R.c.minuten,
+)
+# The single-registration path (one key, one pupil-day) uses statements built once: building
+# and compiling an expanding tuple IN per request cost more than the query itself.
+_LOCK_ONE = (
+    select(*_EXISTING_COLUMNS)
+    .where(R.c.brin == bindparam("brin"), R.c.school_registratie_id == bindparam("sid"))
+    .with_for_update()
+)
+_MINUTES_ONE = select(R.c.id, R.c.pgn_hash, R.c.datum, R.c.minuten).where(
+    R.c.pgn_hash == bindparam("pgn_hash"),
+    R.c.datum == bindparam("datum"),
+    R.c.ingetrokken.is_(False),
+)
+
+
 async def lock_existing(
     session: AsyncSession, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], Any]:
     """Current rows for (brin, school id) keys, locked for this transaction."""
     keys = list(set(keys))
     found: dict[tuple[str, str], Any] = {}
+    if len(keys) == 1:
+        brin, sid = keys[0]
+        for row in await session.execute(_LOCK_ONE, {"brin": brin, "sid": sid}):
+            found[(row.brin, row.school_registratie_id)] = row
+        return found
     for start in range(0, len(keys), 1000):
         chunk = keys[start : start + 1000]
         rows = await session.execute(
@@ -56,6 +88,9 @@ async def minutes_on_days(session: AsyncSession, pairs: Iterable[tuple[str, date
     """(id, pgn_hash, datum, minuten) of live registrations of these pupils on these days."""
     pairs = list(set(pairs))
     out: list[Any] = []
+    if len(pairs) == 1:
+        pgn_hash, datum = pairs[0]
+        return list(await session.execute(_MINUTES_ONE, {"pgn_hash": pgn_hash, "datum": datum}))
     for start in range(0, len(pairs), 1000):
         chunk = pairs[start : start + 1000]
         rows = await session.execute(

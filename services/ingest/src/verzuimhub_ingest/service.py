@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -119,6 +120,11 @@ async def submit_registraties(
     minutes_by_id: dict[str, tuple[tuple[str, date], int]] = {
         r.id: ((r.pgn_hash, r.datum), r.minuten) for r in day_rows
     }
+    # Running minutes per (pupil, day), kept in step with minutes_by_id: one lookup per item
+    # instead of a scan of the whole batch (quadratic in the batch size).
+    day_totals: dict[tuple[str, date], int] = defaultdict(int)
+    for pair_, minutes_ in minutes_by_id.values():
+        day_totals[pair_] += minutes_
 
     now = datetime.now(UTC)
     state: dict[tuple[str, str], dict[str, Any]] = {}
@@ -158,8 +164,10 @@ async def submit_registraties(
                 )
                 continue
         pair = (link[item.pgn], item.datum)
-        day_total = sum(m for (p, m) in minutes_by_id.values() if p == pair)
-        day_total -= minutes_by_id.get(bevestiging_id, (pair, 0))[1]
+        previous = minutes_by_id.get(bevestiging_id)
+        day_total = day_totals[pair]
+        if previous is not None and previous[0] == pair:
+            day_total -= previous[1]  # a correction replaces its own earlier minutes
         if day_total + item.minuten > v.MINUTES_PER_DAY:
             outcomes[index] = ItemOutcome(
                 index,
@@ -174,6 +182,9 @@ async def submit_registraties(
                 ),
             )
             continue
+        if previous is not None:
+            day_totals[previous[0]] -= previous[1]
+        day_totals[pair] += item.minuten
         minutes_by_id[bevestiging_id] = (pair, item.minuten)
 
         category = ctx.catalogue.get(item.categorie)

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
+from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verzuimhub_melding import repository as repo
@@ -52,6 +53,9 @@ from verzuimhub_shared.refdata import RefData
 
 log = get_logger(__name__)
 
+_PUTS = TypeAdapter(list[ev.RegistratieVoorMelding])
+_DELS = TypeAdapter(list[ev.RegistratieIngetrokkenVoorMelding])
+
 LINK = "melding-link"
 SWV_MELDING = "swv-aggregate:melding"
 COMPUTED = {MeldingKind.V3, MeldingKind.V4, MeldingKind.LRV, MeldingKind.RMC, MeldingKind.L}
@@ -77,8 +81,31 @@ class MeldingContext:
     #: shipped data for the same school year).
     holidays: Sequence[SchoolYearHolidays] = ()
     _calendars: dict[str, SchoolCalendar] = field(default_factory=dict)
+    _school_calendars: dict[tuple[str, str], SchoolCalendar] = field(default_factory=dict)
+    #: ``ledger_window`` of a pupil without 16-uur meldingen depends only on the calendar
+    #: and the changed day: memoised (bounded) so a replay does not redo the calendar walk.
+    _fresh_windows: dict[tuple[int, date], LedgerWindow] = field(default_factory=dict)
 
     def calendar_for(self, brin: str, vestiging: str) -> SchoolCalendar:
+        found = self._school_calendars.get((brin, vestiging))
+        if found is None:
+            found = self._school_calendars[(brin, vestiging)] = self._calendar_for(brin, vestiging)
+        return found
+
+    def window_for(
+        self, existing: Sequence[ExistingMelding], changed: date, calendar: SchoolCalendar
+    ) -> LedgerWindow:
+        if any(m.kind.is_16_uur for m in existing):
+            return ledger_window(existing, changed, calendar, self.rules)
+        key = (id(calendar), changed)
+        window = self._fresh_windows.get(key)
+        if window is None:
+            if len(self._fresh_windows) > 20_000:
+                self._fresh_windows.clear()
+            window = self._fresh_windows[key] = ledger_window((), changed, calendar, self.rules)
+        return window
+
+    def _calendar_for(self, brin: str, vestiging: str) -> SchoolCalendar:
         school = self.refdata.school(brin, vestiging) or next(
             iter(self.refdata.schools_of_brin(brin)), None
         )
@@ -114,13 +141,21 @@ async def apply_ingest_events(
     """Apply a batch of ingest events; re-evaluate each affected pupil once. Returns how
     many pupils were evaluated."""
     final: dict[str, tuple[str, Any]] = {}
-    for event in events:
-        kind = event.get("type")
+    # One validation call per batch (not per event): the per-call overhead dominated.
+    kinds = [event.get("type") for event in events]
+    puts_in = _PUTS.validate_python(
+        [e["data"] for e, k in zip(events, kinds, strict=True) if k == ev.REGISTRATIE_VASTGELEGD]
+    )
+    dels_in = _DELS.validate_python(
+        [e["data"] for e, k in zip(events, kinds, strict=True) if k == ev.REGISTRATIE_INGETROKKEN]
+    )
+    next_put, next_del = iter(puts_in), iter(dels_in)
+    for kind in kinds:
         if kind == ev.REGISTRATIE_VASTGELEGD:
-            reg = ev.RegistratieVoorMelding.model_validate(event["data"])
+            reg = next(next_put)
             final[reg.registratie_id] = ("put", reg)
         elif kind == ev.REGISTRATIE_INGETROKKEN:
-            gone = ev.RegistratieIngetrokkenVoorMelding.model_validate(event["data"])
+            gone = next(next_del)
             final[gone.registratie_id] = ("del", gone)
     if not final:
         return 0
@@ -241,21 +276,27 @@ async def evaluate_leerlingen(
     for m in await repo.meldingen_of(session, ids):
         meldingen[m.leerling_id].append(m)
     windows: dict[str, LedgerWindow] = {}
+    calendars: dict[str, SchoolCalendar] = {}
+    existing_of: dict[str, list[ExistingMelding]] = {}
     for leerling_id in ids:
         row = pupils[leerling_id]
-        calendar = ctx.calendar_for(row.brin, row.vestiging)
-        existing = _existing(meldingen[leerling_id])
-        windows[leerling_id] = ledger_window(existing, changed[leerling_id], calendar, ctx.rules)
+        calendar = calendars[leerling_id] = ctx.calendar_for(row.brin, row.vestiging)
+        existing = existing_of[leerling_id] = _existing(meldingen[leerling_id])
+        windows[leerling_id] = ctx.window_for(existing, changed[leerling_id], calendar)
     since = min(w.start for w in windows.values())
     entries: dict[str, list[Entry]] = defaultdict(list)
     for row in await repo.ledger_of(session, ids, since):
-        entries[row.leerling_id].append(_entry(row))
+        # One query for the whole batch from the earliest window; keep only each pupil's
+        # own window (bounded work per pupil, not per batch).
+        if row.datum >= windows[row.leerling_id].start:
+            entries[row.leerling_id].append(_entry(row))
+    to_publish: list[tuple[Melding, Leerling]] = []
     for leerling_id in ids:
         row = pupils[leerling_id]
-        calendar = ctx.calendar_for(row.brin, row.vestiging)
-        existing = _existing(meldingen[leerling_id])
+        calendar = calendars[leerling_id]
+        existing = existing_of[leerling_id]
         window = windows[leerling_id]
-        own = [e for e in entries[leerling_id] if e.datum >= window.start]
+        own = entries[leerling_id]
         result = evaluate(
             _pupil(row), ledger_days(own), existing, calendar, ctx.rules, window=window
         )
@@ -265,17 +306,24 @@ async def evaluate_leerlingen(
             result = evaluate(
                 _pupil(row), ledger_days(own), existing, calendar, ctx.rules, window=window
             )
-        await _reconcile(session, ctx, row, meldingen[leerling_id], result, own)
+        if result.due or result.no_longer_due or result.discrepancies:
+            changed_meldingen = _reconcile(session, ctx, row, meldingen[leerling_id], result, own)
+            to_publish.extend((m, row) for m in changed_meldingen)
+    # One flush and one feed append for the whole batch, not one per pupil.
+    await session.flush()
+    await _publish_pairs(session, ctx, to_publish)
 
 
-async def _reconcile(
+def _reconcile(
     session: AsyncSession,
     ctx: MeldingContext,
     pupil: Leerling,
     meldingen: list[Melding],
     result: Evaluation,
     entries: list[Entry],
-) -> None:
+) -> list[Melding]:
+    """Bring the pupil's meldingen in line with the evaluation; returns the changed ones
+    (new ones are added to the session; the caller flushes and publishes)."""
     now = datetime.now(UTC)
     by_key = {melding_key(MeldingKind(m.soort), m.begindatum): m for m in meldingen}
     changed: list[Melding] = []
@@ -324,8 +372,7 @@ async def _reconcile(
         if m is not None and m.discrepantie != discrepancy.reason.value:
             m.discrepantie = discrepancy.reason.value
             log.warning("melding_discrepancy", melding_id=m.id, reason=m.discrepantie)
-    await session.flush()
-    await publish(session, ctx, changed, pupil)
+    return changed
 
 
 def _due_fields(due: DueMelding, entries: list[Entry]) -> dict[str, Any]:
@@ -344,8 +391,14 @@ async def publish(
     session: AsyncSession, ctx: MeldingContext, meldingen: Sequence[Melding], pupil: Leerling
 ) -> None:
     """melding's own feed to swv-aggregate: no identity, its own pseudonymous id."""
+    await _publish_pairs(session, ctx, [(m, pupil) for m in meldingen])
+
+
+async def _publish_pairs(
+    session: AsyncSession, ctx: MeldingContext, changed: Sequence[tuple[Melding, Any]]
+) -> None:
     events = []
-    for m in meldingen:
+    for m, pupil in changed:
         data = ev.MeldingVoorSwv(
             melding_id=ctx.pseudonymiser.pseudonym(m.id, SWV_MELDING),
             soort=m.soort,

@@ -7,7 +7,8 @@ sectors of its kind (po: po, sbo, so; vo: vo, vso); ``NL`` lists every sector.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -153,6 +154,14 @@ class Report:
         raise KeyError(name)
 
 
+#: Published reports by their complete input. Disclosure control (the interval audit of
+#: every suppression pattern) costs far more than reading the aggregates, and the outcome
+#: is a pure function of the aggregates and the configuration: unchanged figures are
+#: published once and served from here until the aggregates of that scope and period move.
+_REPORTS: OrderedDict[Hashable, Report] = OrderedDict()
+REPORT_CACHE_SIZE = 256
+
+
 def build_report(
     scope: str,
     period: Period,
@@ -161,7 +170,34 @@ def build_report(
     flows: Mapping[tuple[str, str], FlowFigures],
     config: DisclosureConfig,
 ) -> Report:
-    """Every table of one scope and period, published together."""
+    """Every table of one scope and period, published together (memoised on its inputs)."""
+    key = (
+        scope,
+        period,
+        peildatum,
+        frozenset(rollups.items()),
+        frozenset(flows.items()),
+        config,
+    )
+    report = _REPORTS.get(key)
+    if report is not None:
+        _REPORTS.move_to_end(key)
+        return report
+    report = _build_report(scope, period, peildatum, rollups, flows, config)
+    _REPORTS[key] = report
+    if len(_REPORTS) > REPORT_CACHE_SIZE:
+        _REPORTS.popitem(last=False)
+    return report
+
+
+def _build_report(
+    scope: str,
+    period: Period,
+    peildatum: date,
+    rollups: Mapping[tuple[str, str, str], int],
+    flows: Mapping[tuple[str, str], FlowFigures],
+    config: DisclosureConfig,
+) -> Report:
     sectors = sectors_of(scope)
 
     def by_sector(metric: str, category: str = "") -> dict[str, int]:
