@@ -10,8 +10,10 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
+from sqlalchemy import Table
 from starlette.responses import JSONResponse, Response
 
+from verzuimhub_shared.audit_api import audit_router
 from verzuimhub_shared.auth import TokenVerifier
 from verzuimhub_shared.db import Database
 from verzuimhub_shared.errors import install_error_handlers
@@ -20,6 +22,7 @@ from verzuimhub_shared.metrics import CONTENT_TYPE, Metrics
 from verzuimhub_shared.middleware import EdgeMiddleware
 from verzuimhub_shared.migrations import at_head
 from verzuimhub_shared.openapi import build_openapi
+from verzuimhub_shared.ratelimit import RateLimiter
 from verzuimhub_shared.settings import ServiceSettings
 
 API_VERSION = "1.0.0"
@@ -43,10 +46,13 @@ class ServiceSpec:
     extra_state: dict[str, Any] = field(default_factory=dict)
     #: Request-body models read by hand (to report every problem at once), for the docs.
     openapi_models: Sequence[type[BaseModel]] = ()
+    #: The service's append-only audit log; when set, admins may query it (GET /v1/audit).
+    audit_table: Table | None = None
 
 
 def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     metrics = Metrics(spec.name)
+    limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -94,12 +100,15 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.spec = spec
+    app.state.rate_limiter = limiter
     for key, value in spec.extra_state.items():
         setattr(app.state, key, value)
     install_error_handlers(app)
     _health_routes(app, spec)
     for router in spec.routers:
         app.include_router(router)
+    if spec.audit_table is not None:
+        app.include_router(audit_router(spec.audit_table))
 
     openapi_doc: dict[str, Any] = {}
 
@@ -113,6 +122,7 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                     models=spec.openapi_models,
                 )
             )
+            document_edge_responses(openapi_doc)
         return openapi_doc
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -126,8 +136,50 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         api_version=API_VERSION,
         metrics=metrics,
         max_body_bytes=settings.max_body_bytes,
+        body_timeout_seconds=settings.body_timeout_seconds,
+        rate_limiter=limiter,
     )
     return app
+
+
+_EDGE_DESCRIPTIONS = {
+    "404": "Niet gevonden (of niet van deze organisatie)",
+    "408": "De inhoud van het verzoek kwam te traag binnen",
+    "409": "Een verzoek met deze Idempotency-Key is nog in behandeling",
+    "413": "Verzoek te groot",
+    "422": "Idempotency-Key hergebruikt met een andere inhoud",
+    "429": "Te veel verzoeken; zie de header Retry-After",
+}
+
+
+def document_edge_responses(doc: dict[str, Any]) -> None:
+    """Answers the edge and the shared mechanisms give on top of what a route declares:
+    429 everywhere (rate limit), 408/413 where a body is read, 404 where a path names a
+    resource, 409/422 where an Idempotency-Key is accepted."""
+
+    def problem(code: str) -> dict[str, Any]:
+        return {
+            "description": _EDGE_DESCRIPTIONS[code],
+            "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+            },
+        }
+
+    for path_item in doc.get("paths", {}).values():
+        for op in path_item.values():
+            if not isinstance(op, dict) or "responses" not in op:
+                continue
+            responses: dict[str, Any] = op["responses"]
+            params = op.get("parameters", [])
+            codes = ["429"]
+            if "requestBody" in op:
+                codes += ["408", "413"]
+            if any(p.get("in") == "path" for p in params):
+                codes.append("404")
+            if any(p.get("in") == "header" and p.get("name") == "Idempotency-Key" for p in params):
+                codes += ["409", "422"]
+            for code in codes:
+                responses.setdefault(code, problem(code))
 
 
 def _health_routes(app: FastAPI, spec: ServiceSpec) -> None:

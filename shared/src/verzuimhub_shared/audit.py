@@ -2,7 +2,10 @@
 
 In the spirit of the Dutch government's Logboek Dataverwerkingen: who (subject), for which
 organisation, what action on which record, for what purpose, with the trace id. The code
-has no update or delete path; on PostgreSQL a trigger refuses UPDATE and DELETE as well.
+has no update path and one delete path: :func:`purge_before`, the retention purge. On
+PostgreSQL a trigger refuses every UPDATE, and every DELETE except one made inside a
+transaction that declared itself the retention purge (``SET LOCAL verzuimhub.audit_purge``)
+of a row older than a hard floor of one year, whatever the configured period says.
 """
 
 from __future__ import annotations
@@ -10,7 +13,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, insert
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    delete,
+    insert,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verzuimhub_shared.auth import Principal
@@ -63,6 +78,16 @@ async def record(
         await session.execute(insert(table), rows)
 
 
+async def purge_before(session: AsyncSession, table: Table, cutoff: datetime) -> int:
+    """The retention purge, the only delete path: rows recorded before ``cutoff``."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SET LOCAL verzuimhub.audit_purge = 'on'"))
+    result = await session.execute(delete(table).where(table.c.at < cutoff))
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SET LOCAL verzuimhub.audit_purge = 'off'"))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 _APPEND_ONLY_FUNCTION = """
 CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger AS $$
 BEGIN
@@ -83,3 +108,35 @@ def create_append_only_trigger() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(_APPEND_ONLY_FUNCTION)
         op.execute(_APPEND_ONLY_TRIGGER)
+
+
+#: Replaces the function above (migration 0003 of each service with an audit log): DELETE
+#: passes only inside the retention purge's transaction and only for rows over a year old.
+_RETENTION_AWARE_FUNCTION = """
+CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger AS $$
+BEGIN
+  IF TG_OP = 'DELETE'
+     AND coalesce(current_setting('verzuimhub.audit_purge', true), '') = 'on'
+     AND OLD.at < now() - interval '1 year' THEN
+    RETURN OLD;
+  END IF;
+  RAISE EXCEPTION 'audit_log is append-only';
+END;
+$$ LANGUAGE plpgsql
+"""
+
+
+def allow_retention_purge() -> None:
+    """For a migration: let the retention purge (and nothing else) delete old audit rows."""
+    from alembic import op
+
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(_RETENTION_AWARE_FUNCTION)
+
+
+def refuse_every_delete() -> None:
+    """For a downgrade: back to the strict append-only function."""
+    from alembic import op
+
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(_APPEND_ONLY_FUNCTION)

@@ -81,6 +81,21 @@ class PayloadTooLarge(ProblemError):
     status, title, slug = 413, "Verzoek te groot", "verzoek-te-groot"
 
 
+class RequestTimeout(ProblemError):
+    status, title, slug = 408, "Verzoek duurde te lang", "verzoek-te-traag"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Connection": "close"})
+
+
+class TooManyRequests(ProblemError):
+    status, title, slug = 429, "Te veel verzoeken", "te-veel-verzoeken"
+
+    def __init__(self, retry_after: int, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+        self.retry_after = retry_after
+
+
 class UnprocessableIdempotencyKey(ProblemError):
     status, title, slug = 422, "Idempotency-Key hergebruikt", "idempotency-key-hergebruikt"
 
@@ -139,6 +154,7 @@ def validation_params(errors: Sequence[Any]) -> list[InvalidParam]:
 _STATUS_TITLES = {
     404: ("Niet gevonden", "niet-gevonden"),
     405: ("Methode niet toegestaan", "methode-niet-toegestaan"),
+    408: ("Verzoek duurde te lang", "verzoek-te-traag"),
     413: ("Verzoek te groot", "verzoek-te-groot"),
     429: ("Te veel verzoeken", "te-veel-verzoeken"),
 }

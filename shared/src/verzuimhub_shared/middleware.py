@@ -1,16 +1,25 @@
 """The edge: one pure-ASGI middleware for request id, trace context, headers, size limit,
-metrics and the access log. Pure ASGI so it costs little on the hot path."""
+body-read timeout, per-caller rate limit, metrics and the access log. Pure ASGI so it costs
+little on the hot path."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from verzuimhub_shared.errors import PayloadTooLarge, problem_body
+from verzuimhub_shared.errors import (
+    PayloadTooLarge,
+    ProblemError,
+    RequestTimeout,
+    TooManyRequests,
+)
 from verzuimhub_shared.logging import get_logger
 from verzuimhub_shared.metrics import Metrics
+from verzuimhub_shared.ratelimit import RateLimiter
 from verzuimhub_shared.tracing import current_trace, new_trace
 
 OPENAPI_PATH = "/v1/openapi.json"
@@ -32,13 +41,20 @@ def response_headers_for(path: str) -> dict[str, str]:
     return headers
 
 
-class _TooLarge(Exception):
-    pass
+#: Never rate limited: probes and scrapers must always get through.
+_UNLIMITED = frozenset({"/health/live", "/health/ready", "/metrics", OPENAPI_PATH})
 
 
 class EdgeMiddleware:
     def __init__(
-        self, app: ASGIApp, *, api_version: str, metrics: Metrics, max_body_bytes: int
+        self,
+        app: ASGIApp,
+        *,
+        api_version: str,
+        metrics: Metrics,
+        max_body_bytes: int,
+        body_timeout_seconds: float = 30.0,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         global _API_VERSION
         _API_VERSION = api_version
@@ -46,6 +62,15 @@ class EdgeMiddleware:
         self.api_version = api_version.encode()
         self.metrics = metrics
         self.max_body = max_body_bytes
+        self.body_timeout = body_timeout_seconds
+        self.limiter = rate_limiter
+        self._limited = (
+            metrics.counter(
+                "http_rate_limited_total", "Requests refused with 429, by caller kind.", ["kind"]
+            )
+            if rate_limiter is not None and rate_limiter.enabled
+            else None
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,9 +87,11 @@ class EdgeMiddleware:
         path: str = scope["path"]
         https = scope.get("scheme") == "https" or headers.get(b"x-forwarded-proto") == b"https"
         status_holder = [500]
+        response_started = [False]
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
+                response_started[0] = True
                 status_holder[0] = message["status"]
                 raw = list(message.get("headers", []))
                 names = {k.lower() for k, _ in raw}
@@ -86,23 +113,38 @@ class EdgeMiddleware:
             await send(message)
 
         received = 0
+        body_done = False
         declared = headers.get(b"content-length")
 
         async def receive_wrapper() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done:  # after the body: a disconnect may take as long as it takes
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.body_timeout)
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"Geen deel van de inhoud ontvangen binnen {self.body_timeout:g} s"
+                ) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                body_done = not message.get("more_body", False)
                 if received > self.max_body:
-                    raise _TooLarge
+                    raise self._too_large()
+            else:
+                body_done = True
             return message
 
         try:
             if declared is not None and declared.isdigit() and int(declared) > self.max_body:
-                raise _TooLarge
+                raise self._too_large()
+            if self.limiter is not None and self.limiter.enabled and path not in _UNLIMITED:
+                await self._rate_limit(scope, headers)
             await self.app(scope, receive_wrapper, send_wrapper)
-        except _TooLarge:
-            await self._too_large(path, send_wrapper)
+        except ProblemError as exc:  # raised at the edge, or escaped the app's handlers
+            if response_started[0]:
+                raise
+            await self._problem(exc, path, send_wrapper)
         finally:
             route = _route_template(scope)
             elapsed = time.perf_counter() - started
@@ -118,19 +160,46 @@ class EdgeMiddleware:
             structlog.contextvars.unbind_contextvars("request_id", "trace_id")
             current_trace.reset(token)
 
-    async def _too_large(self, path: str, send: Send) -> None:
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"Het verzoek is groter dan {self.max_body} bytes")
+
+    async def _rate_limit(self, scope: Scope, headers: dict[bytes, bytes]) -> None:
+        kind, key = await _caller_key(scope, headers)
+        assert self.limiter is not None
+        wait = self.limiter.allow(key)
+        if wait:
+            if self._limited is not None:
+                self._limited.labels(kind).inc()
+            log.warning("rate_limited", caller_kind=kind, retry_after_s=wait)
+            raise TooManyRequests(wait, f"Te veel verzoeken; probeer het over {wait} s opnieuw")
+
+    async def _problem(self, exc: ProblemError, path: str, send: Send) -> None:
         import orjson
 
-        exc = PayloadTooLarge(f"Het verzoek is groter dan {self.max_body} bytes")
-        body = orjson.dumps(problem_body(413, exc.title, exc.detail, exc.slug, path))
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/problem+json")],
-            }
-        )
+        body = orjson.dumps(exc.body(path))
+        raw = [(b"content-type", b"application/problem+json")]
+        raw.extend((k.lower().encode(), v.encode()) for k, v in exc.headers.items())
+        await send({"type": "http.response.start", "status": exc.status, "headers": raw})
         await send({"type": "http.response.body", "body": body})
+
+
+async def _caller_key(scope: Scope, headers: dict[bytes, bytes]) -> tuple[str, str]:
+    """Who to count a request against: the verified token's organisation and subject, or
+    (no valid token) the client address. Verification results are cached by the verifier,
+    so the route's own check costs nothing extra."""
+    authorization = headers.get(b"authorization", b"").decode("latin-1")
+    scheme, _, token = authorization.partition(" ")
+    app: Any = scope.get("app")
+    verifier = getattr(getattr(app, "state", None), "token_verifier", None)
+    if token and scheme.lower() == "bearer" and verifier is not None:
+        try:
+            principal = await verifier.verify(token.strip())
+        except Exception:  # invalid tokens are answered 401 by the route; count by address
+            pass
+        else:
+            return "token", f"token:{principal.organisation}|{principal.subject}"
+    client = scope.get("client") or ("onbekend", 0)
+    return "anoniem", f"adres:{client[0]}"
 
 
 def _route_template(scope: Scope) -> str:

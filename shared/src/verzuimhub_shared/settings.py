@@ -57,6 +57,30 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = Field(
         8 * 1024 * 1024, description="Largest accepted request body; larger answers 413."
     )
+    body_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Longest wait for the next chunk of a request body; a slower client "
+        "gets 408 and the connection is closed.",
+    )
+    rate_limit_per_minute: int = Field(
+        6000,
+        ge=0,
+        description="Requests per minute per caller (token organisation and subject, or "
+        "client address without a valid token), per process; 0 switches it off.",
+    )
+    rate_limit_burst: int = Field(
+        1000, ge=1, description="Requests a caller may send at once before the rate applies."
+    )
+    retention_interval_seconds: float = Field(
+        3600.0, gt=0, description="Pause between two runs of the retention purge."
+    )
+    audit_retention_years: int = Field(
+        5, ge=1, description="Years the audit log is kept (the purge never takes under one)."
+    )
+    idempotency_retention_days: int = Field(
+        7, ge=1, description="Days a stored Idempotency-Key answer is kept for retries."
+    )
 
     @model_validator(mode="after")
     def _refuse_development_secrets_in_production(self) -> ServiceSettings:

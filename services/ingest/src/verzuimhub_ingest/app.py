@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from verzuimhub_ingest.api import OPENAPI_MODELS, routers
 from verzuimhub_ingest.domain.catalogue import load_catalogue
+from verzuimhub_ingest.models import AUDIT
 from verzuimhub_ingest.service import IngestContext
 from verzuimhub_ingest.settings import IngestSettings
 from verzuimhub_ingest.worker import workers
@@ -39,6 +40,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         routers=routers,
         workers=workers,
         openapi_models=OPENAPI_MODELS,
+        audit_table=AUDIT,
         extra_state={"ingest": context, "sealer": sealer},
     )
     return create_service_app(spec, settings)

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from fastapi import FastAPI
 
 from verzuimhub_melding.api import OPENAPI_MODELS, routers
+from verzuimhub_melding.models import AUDIT
 from verzuimhub_melding.service import MeldingContext, loaded_holidays, rules_config
 from verzuimhub_melding.settings import MeldingSettings
 from verzuimhub_melding.worker import workers
@@ -41,6 +42,7 @@ def create_app(settings: MeldingSettings | None = None) -> FastAPI:
         routers=routers,
         workers=workers,
         openapi_models=OPENAPI_MODELS,
+        audit_table=AUDIT,
         extra_state={"melding": context},
     )
     return create_service_app(spec, settings)

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
 from fastapi import FastAPI
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import select, union
 
 from verzuimhub_melding import repository as repo
 from verzuimhub_melding import service
@@ -29,15 +31,25 @@ from verzuimhub_melding.duo.client import (
     retry_delay,
 )
 from verzuimhub_melding.duo.contract import Intrekking, Verzuimmelding
-from verzuimhub_melding.models import AUDIT, CURSORS, DuoOutbox, Melding
+from verzuimhub_melding.models import (
+    AUDIT,
+    CURSORS,
+    FEED,
+    IDEMPOTENCY,
+    DuoOutbox,
+    LedgerEntry,
+    Leerling,
+    Melding,
+)
 from verzuimhub_melding.settings import MeldingSettings
-from verzuimhub_shared import audit
+from verzuimhub_shared import audit, retention
 from verzuimhub_shared.app import Worker, sleep_or_stop
 from verzuimhub_shared.db import Database
 from verzuimhub_shared.feed import FeedConsumer
 from verzuimhub_shared.http import http_client
 from verzuimhub_shared.logging import get_logger
 from verzuimhub_shared.metrics import Metrics
+from verzuimhub_shared.tracing import current_trace, new_trace
 
 log = get_logger(__name__)
 
@@ -107,98 +119,104 @@ async def forward_once(app: FastAPI, duo: DuoClient, rng: random.Random | None =
         leased = await repo.lease_outbox(session, now, now + LEASE, limit=50)
         work = [(i.id, i.melding_id, i.actie, i.payload_sealed, i.attempts) for i in leased]
     handled = 0
-    for item_id, melding_id, actie, sealed, attempts in work:
-        async with db.transaction() as session:
-            item = await session.get(DuoOutbox, item_id)
-            assert item is not None
-            if await repo.earlier_pending(session, item):
-                item.leased_until = None  # keep the order per melding: the earlier one first
-                continue
-        body = orjson.loads(ctx.sealer.open(sealed, context="duo"))
-        try:
-            if actie == "indienen":
-                receipt = await duo.submit(Verzuimmelding.model_validate(body))
-            else:
-                receipt = await duo.withdraw(melding_id, Intrekking.model_validate(body))
-        except DuoCircuitOpen as exc:
-            # Nothing was sent: hand this item and the rest of the batch back, untouched.
-            rest = [
-                w[0] for w in work[work.index((item_id, melding_id, actie, sealed, attempts)) :]
-            ]
-            wait = timedelta(seconds=exc.retry_after or settings.duo_breaker_reset_seconds)
-            async with db.transaction() as session:
-                await repo.release_leases(session, rest, datetime.now(UTC) + wait)
-            break
-        except (DuoRetryableError, DuoPermanentError) as exc:
+    outer = current_trace.set(None)
+    try:
+        for item_id, melding_id, actie, sealed, attempts in work:
+            # One trace per forward: DUO's request, the log lines and the audit row share it.
+            current_trace.set(new_trace())
             async with db.transaction() as session:
                 item = await session.get(DuoOutbox, item_id)
                 assert item is not None
+                if await repo.earlier_pending(session, item):
+                    item.leased_until = None  # keep the order per melding: the earlier one first
+                    continue
+            body = orjson.loads(ctx.sealer.open(sealed, context="duo"))
+            try:
+                if actie == "indienen":
+                    receipt = await duo.submit(Verzuimmelding.model_validate(body))
+                else:
+                    receipt = await duo.withdraw(melding_id, Intrekking.model_validate(body))
+            except DuoCircuitOpen as exc:
+                # Nothing was sent: hand this item and the rest of the batch back, untouched.
+                rest = [
+                    w[0] for w in work[work.index((item_id, melding_id, actie, sealed, attempts)) :]
+                ]
+                wait = timedelta(seconds=exc.retry_after or settings.duo_breaker_reset_seconds)
+                async with db.transaction() as session:
+                    await repo.release_leases(session, rest, datetime.now(UTC) + wait)
+                break
+            except (DuoRetryableError, DuoPermanentError) as exc:
+                async with db.transaction() as session:
+                    item = await session.get(DuoOutbox, item_id)
+                    assert item is not None
+                    item.attempts = attempts + 1
+                    item.leased_until = None
+                    item.last_error = f"{type(exc).__name__}: {str(exc)[:150]}"
+                    if (
+                        not isinstance(exc, DuoRetryableError)
+                        or item.attempts >= settings.duo_max_attempts
+                    ):
+                        item.state = "dead"
+                        metrics_dead(metrics).inc()
+                        log.error(
+                            "duo_dead_letter",
+                            outbox_id=item_id,
+                            melding_id=melding_id,
+                            attempts=item.attempts,
+                            error=type(exc).__name__,
+                        )
+                    else:
+                        delay = retry_delay(
+                            exc,
+                            attempts,
+                            settings.duo_backoff_base_seconds,
+                            settings.duo_backoff_cap_seconds,
+                            rng,
+                        )
+                        item.next_attempt_at = datetime.now(UTC) + timedelta(seconds=delay)
+                        log.warning(
+                            "duo_retry",
+                            outbox_id=item_id,
+                            attempt=item.attempts,
+                            delay_s=round(delay, 2),
+                        )
+                handled += 1
+                continue
+            async with db.transaction() as session:
+                item = await session.get(DuoOutbox, item_id)
+                melding = await session.get(Melding, melding_id, with_for_update=True)
+                assert item is not None
+                assert melding is not None
+                item.state = "sent"
                 item.attempts = attempts + 1
                 item.leased_until = None
-                item.last_error = f"{type(exc).__name__}: {str(exc)[:150]}"
-                if (
-                    not isinstance(exc, DuoRetryableError)
-                    or item.attempts >= settings.duo_max_attempts
-                ):
-                    item.state = "dead"
-                    metrics_dead(metrics).inc()
-                    log.error(
-                        "duo_dead_letter",
-                        outbox_id=item_id,
-                        melding_id=melding_id,
-                        attempts=item.attempts,
-                        error=type(exc).__name__,
-                    )
-                else:
-                    delay = retry_delay(
-                        exc,
-                        attempts,
-                        settings.duo_backoff_base_seconds,
-                        settings.duo_backoff_cap_seconds,
-                        rng,
-                    )
-                    item.next_attempt_at = datetime.now(UTC) + timedelta(seconds=delay)
-                    log.warning(
-                        "duo_retry",
-                        outbox_id=item_id,
-                        attempt=item.attempts,
-                        delay_s=round(delay, 2),
-                    )
-            handled += 1
-            continue
-        async with db.transaction() as session:
-            item = await session.get(DuoOutbox, item_id)
-            melding = await session.get(Melding, melding_id, with_for_update=True)
-            assert item is not None
-            assert melding is not None
-            item.state = "sent"
-            item.attempts = attempts + 1
-            item.leased_until = None
-            item.verzonden_op = datetime.now(UTC)
-            melding.duo_status = receipt.status.value
-            if actie == "indienen":
-                melding.duo_meldingsnummer = receipt.meldingsnummer
-                if melding.status == "ingediend":
-                    melding.status = "geregistreerd"
-            melding.gewijzigd_op = datetime.now(UTC)
-            await audit.record(
-                session,
-                AUDIT,
-                None,
-                action=f"doorsturen:{actie}",
-                record_type="melding",
-                record_ids=[melding_id],
-                purpose=PURPOSE_DUO,
+                item.verzonden_op = datetime.now(UTC)
+                melding.duo_status = receipt.status.value
+                if actie == "indienen":
+                    melding.duo_meldingsnummer = receipt.meldingsnummer
+                    if melding.status == "ingediend":
+                        melding.status = "geregistreerd"
+                melding.gewijzigd_op = datetime.now(UTC)
+                await audit.record(
+                    session,
+                    AUDIT,
+                    None,
+                    action=f"doorsturen:{actie}",
+                    record_type="melding",
+                    record_ids=[melding_id],
+                    purpose=PURPOSE_DUO,
+                )
+                pupil = (await repo.leerlingen(session, [melding.leerling_id]))[melding.leerling_id]
+                await service.publish(session, ctx, [melding], pupil)
+            log.info(
+                "melding_forwarded",
+                melding_id=melding_id,
+                actie=actie,
+                duo_number=receipt.meldingsnummer,
             )
-            pupil = (await repo.leerlingen(session, [melding.leerling_id]))[melding.leerling_id]
-            await service.publish(session, ctx, [melding], pupil)
-        log.info(
-            "melding_forwarded",
-            melding_id=melding_id,
-            actie=actie,
-            duo_number=receipt.meldingsnummer,
-        )
-        handled += 1
+            handled += 1
+    finally:
+        current_trace.reset(outer)
     return handled
 
 
@@ -257,4 +275,64 @@ async def housekeeping(app: FastAPI, stop: asyncio.Event) -> None:
             return
 
 
-workers: list[Worker] = [consume_ingest, forward_to_duo, housekeeping]
+# --- retention -----------------------------------------------------------------------------
+
+
+async def purge_once(app: FastAPI, today: date) -> dict[str, int]:
+    """Remove what is past its period on ``today`` (see ``verzuimhub_shared.retention``):
+    ledger entries and meldingen after the school year of registration plus the next; a
+    melding still waiting for DUO stays until it has been delivered or dead-lettered."""
+    db: Database = app.state.db
+    settings: MeldingSettings = app.state.settings
+    keep_from = retention.verzuim_cutoff(today)
+    counts: dict[str, int] = {}
+
+    def rows(result: Any) -> int:
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async with db.transaction() as session:
+        if not await retention.try_lock(session):
+            return counts
+        counts["ledger"] = rows(
+            await session.execute(sql_delete(LedgerEntry).where(LedgerEntry.datum < keep_from))
+        )
+        waiting = select(DuoOutbox.melding_id).where(DuoOutbox.state == "pending")
+        expired = select(Melding.id).where(
+            Melding.einddatum < keep_from, Melding.id.not_in(waiting)
+        )
+        counts["duo_outbox"] = rows(
+            await session.execute(sql_delete(DuoOutbox).where(DuoOutbox.melding_id.in_(expired)))
+        )
+        counts["meldingen"] = rows(
+            await session.execute(sql_delete(Melding).where(Melding.id.in_(expired)))
+        )
+        in_use = union(select(LedgerEntry.leerling_id), select(Melding.leerling_id))
+        counts["leerlingen"] = rows(
+            await session.execute(sql_delete(Leerling).where(Leerling.id.not_in(in_use)))
+        )
+        counts["feed_events"] = await retention.purge_feed(
+            session, FEED, retention.at_midnight(keep_from)
+        )
+        counts["idempotency_keys"] = await retention.purge_idempotency_keys(
+            session,
+            IDEMPOTENCY,
+            retention.at_midnight(today - timedelta(days=settings.idempotency_retention_days)),
+        )
+        counts["audit_log"] = await audit.purge_before(
+            session, AUDIT, retention.years_before(today, settings.audit_retention_years)
+        )
+    return counts
+
+
+def _today() -> date:
+    from verzuimhub_melding.app import today_in_nl
+
+    return today_in_nl()
+
+
+workers: list[Worker] = [
+    consume_ingest,
+    forward_to_duo,
+    housekeeping,
+    retention.retention_worker(purge_once, _today),
+]
