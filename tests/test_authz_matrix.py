@@ -29,7 +29,7 @@ import pytest_asyncio
 
 from verzuimhub.services import service
 from verzuimhub.testing import BEVESTIGING, make_bsn, running_app, settings_for, truancy_week
-from verzuimhub_melding.worker import ingest_consumer
+from verzuimhub_melding.worker import catch_up
 from verzuimhub_shared.auth import ROLE_SCOPES
 from verzuimhub_shared.routes import iter_routes
 
@@ -233,9 +233,7 @@ async def seeded(
             "/v1/registratie-batches", json={"registraties": items}, headers=school
         )
         assert r.json()["afgewezen"] == 0, r.text
-        consumer = ingest_consumer(melding_app, ingest)
-        while await consumer.step():
-            pass
+        await catch_up(melding_app, ingest)
         r = await melding.get(
             "/v1/scholen/99AA/meldingen", params={"status": "concept"}, headers=school
         )

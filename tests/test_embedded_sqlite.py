@@ -9,6 +9,7 @@ from typing import Any
 
 from verzuimhub.services import service
 from verzuimhub.testing import BEVESTIGING, make_bsn, running_app, settings_for, truancy_week
+from verzuimhub_melding.service import evaluate_pending
 from verzuimhub_melding.worker import ingest_consumer
 from verzuimhub_shared.migrations import upgrade
 
@@ -40,6 +41,8 @@ async def test_the_hub_works_on_sqlite(
         consumer = ingest_consumer(melding_app, ingest)
         assert await consumer.step() == 4
         assert await consumer.step() == 0
+        async with melding_app.state.db.transaction() as session:
+            assert await evaluate_pending(session, melding_app.state.melding) == 1  # one pupil
         [concept] = (await melding.get("/v1/scholen/99AA/meldingen", headers=school)).json()[
             "meldingen"
         ]

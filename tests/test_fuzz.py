@@ -38,7 +38,7 @@ from schemathesis.python import asgi as schemathesis_asgi
 
 from verzuimhub.services import service
 from verzuimhub.testing import BEVESTIGING, make_bsn, running_app, settings_for, truancy_week
-from verzuimhub_melding.worker import ingest_consumer
+from verzuimhub_melding.worker import catch_up
 from verzuimhub_shared.routes import iter_routes
 
 pytestmark = pytest.mark.postgres
@@ -119,9 +119,7 @@ async def seeded(
         )
         assert r.status_code == 201, r.text
         vrijstelling = r.json()["id"]
-        consumer = ingest_consumer(melding_app, ingest)
-        while await consumer.step():
-            pass
+        await catch_up(melding_app, ingest)
         r = await melding.get(f"/v1/scholen/{OWN['brin']}/meldingen", headers=school)
         meldingen = [m["id"] for m in r.json()["meldingen"]]
         assert len(meldingen) == 2, r.text

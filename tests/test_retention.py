@@ -15,7 +15,7 @@ from sqlalchemy import insert, text
 from verzuimhub.services import service
 from verzuimhub.testing import BEVESTIGING, make_bsn, running_app, settings_for, truancy_week
 from verzuimhub_ingest.worker import purge_once as purge_ingest
-from verzuimhub_melding.worker import ingest_consumer
+from verzuimhub_melding.worker import catch_up
 from verzuimhub_melding.worker import purge_once as purge_melding
 from verzuimhub_shared.db import Database
 from verzuimhub_shared.periods import school_year_start
@@ -126,9 +126,7 @@ async def test_each_service_purges_what_is_past_its_period(
             }
             r = await ingest.post("/v1/vrijstellingen", json=body, headers=gemeente)
             assert r.status_code == 201, r.text
-        consumer = ingest_consumer(apps["melding"], ingest)
-        while await consumer.step():
-            pass
+        await catch_up(apps["melding"], ingest)
         listed = await melding.get("/v1/scholen/99AA/meldingen", headers=school)
         first, _ = [m["id"] for m in listed.json()["meldingen"]]
         r = await melding.post(

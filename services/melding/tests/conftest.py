@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from verzuimhub.services import service
 from verzuimhub.testing import running_app, settings_for
 from verzuimhub_melding.duo.client import DuoClient
-from verzuimhub_melding.worker import duo_client, forward_once, housekeeping_once, ingest_consumer
+from verzuimhub_melding.worker import catch_up, duo_client, forward_once, housekeeping_once
 
 
 @dataclass
@@ -36,12 +36,8 @@ class Hub:
         assert response.json()["afgewezen"] == 0, response.text
 
     async def sync(self) -> int:
-        """Let melding consume ingest's feed until it is idle; events applied."""
-        consumer = ingest_consumer(self.melding_app, self.ingest)
-        total = 0
-        while applied := await consumer.step():
-            total += applied
-        return total
+        """Let melding consume ingest's feed and evaluate, until idle; events applied."""
+        return await catch_up(self.melding_app, self.ingest)
 
     async def forward(self) -> int:
         return await forward_once(self.melding_app, self.duo_client)

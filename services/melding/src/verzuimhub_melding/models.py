@@ -110,6 +110,19 @@ class Melding(Base):
     gewijzigd_op: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class TeEvalueren(Base):
+    """A pupil whose ledger changed since the rules last looked: evaluate from ``vanaf``.
+
+    Written in the transaction that changed the ledger; removed in the transaction that
+    evaluated it. Many events for one pupil during a catch-up make one evaluation."""
+
+    __tablename__ = "te_evalueren"
+
+    leerling_id: Mapped[str] = mapped_column(ForeignKey("leerlingen.id"), primary_key=True)
+    vanaf: Mapped[date] = mapped_column(Date)
+    gemarkeerd_op: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
 class DuoOutbox(Base):
     """What must reach DUO, written in the transaction that decided it; sent after commit."""
 

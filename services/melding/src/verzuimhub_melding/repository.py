@@ -224,3 +224,63 @@ async def release_leases(session: AsyncSession, ids: Sequence[int], next_attempt
             .where(DuoOutbox.id.in_(list(ids)))
             .values(leased_until=None, next_attempt_at=next_attempt)
         )
+
+
+async def mark_for_evaluation(session: AsyncSession, changed: dict[str, date]) -> None:
+    """Upsert marks, keeping the earliest changed date per pupil."""
+    if not changed:
+        return
+    from datetime import UTC
+
+    from verzuimhub_melding.models import TeEvalueren
+
+    table: Table = TeEvalueren.__table__  # type: ignore[assignment]
+    now = datetime.now(UTC)
+    rows = [
+        {"leerling_id": k, "vanaf": v, "gemarkeerd_op": now} for k, v in sorted(changed.items())
+    ]
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy import func
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt = pg_insert(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.leerling_id],
+            set_={"vanaf": func.least(table.c.vanaf, stmt.excluded.vanaf)},
+        )
+    else:
+        from sqlalchemy import func
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(table)  # type: ignore[assignment]
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.leerling_id],
+            set_={"vanaf": func.min(table.c.vanaf, stmt.excluded.vanaf)},
+        )
+    await session.execute(stmt, rows)
+
+
+async def take_marked(session: AsyncSession, limit: int) -> dict[str, date]:
+    """Claim up to ``limit`` marked pupils (oldest first) and remove their marks."""
+    from verzuimhub_melding.models import TeEvalueren
+
+    rows = (
+        await session.execute(
+            select(TeEvalueren.leerling_id, TeEvalueren.vanaf)
+            .order_by(TeEvalueren.gemarkeerd_op)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    marked = {r.leerling_id: r.vanaf for r in rows}
+    if marked:
+        await session.execute(delete(TeEvalueren).where(TeEvalueren.leerling_id.in_(list(marked))))
+    return marked
+
+
+async def marked_count(session: AsyncSession) -> int:
+    from sqlalchemy import func
+
+    from verzuimhub_melding.models import TeEvalueren
+
+    return int((await session.execute(select(func.count()).select_from(TeEvalueren))).scalar_one())

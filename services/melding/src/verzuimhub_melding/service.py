@@ -138,8 +138,9 @@ def rules_config(v4_gemeenten: Iterable[str], mbo_unit: str) -> RulesConfig:
 async def apply_ingest_events(
     session: AsyncSession, ctx: MeldingContext, events: Sequence[dict[str, Any]]
 ) -> int:
-    """Apply a batch of ingest events; re-evaluate each affected pupil once. Returns how
-    many pupils were evaluated."""
+    """Apply a batch of ingest events to the ledger and mark each affected pupil for
+    evaluation (same transaction); the evaluator loop applies the rules. Returns how many
+    pupils were marked."""
     final: dict[str, tuple[str, Any]] = {}
     # One validation call per batch (not per event): the per-call overhead dominated.
     kinds = [event.get("type") for event in events]
@@ -227,8 +228,17 @@ async def apply_ingest_events(
             _, leerling_id, day = stored[gone.registratie_id]
             touch(leerling_id, day)
     await repo.delete_ledger(session, deletions)
-    await evaluate_leerlingen(session, ctx, changed)
+    await repo.mark_for_evaluation(session, changed)
     return len(changed)
+
+
+async def evaluate_pending(session: AsyncSession, ctx: MeldingContext, limit: int = 500) -> int:
+    """Evaluate up to ``limit`` marked pupils, each once however many events touched it, and
+    clear their marks in the same transaction (SKIP LOCKED: replicas share the work)."""
+    marked = await repo.take_marked(session, limit)
+    if marked:
+        await evaluate_leerlingen(session, ctx, marked)
+    return len(marked)
 
 
 def _entry(row: Any) -> Entry:

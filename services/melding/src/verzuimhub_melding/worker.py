@@ -40,6 +40,7 @@ from verzuimhub_melding.models import (
     LedgerEntry,
     Leerling,
     Melding,
+    TeEvalueren,
 )
 from verzuimhub_melding.settings import MeldingSettings
 from verzuimhub_shared import audit, retention
@@ -84,6 +85,20 @@ def ingest_consumer(app: FastAPI, client: Any) -> FeedConsumer:
         client=client,
         batch_size=settings.feed_batch_size,
     )
+
+
+async def catch_up(app: FastAPI, client: Any) -> int:
+    """Consume ingest's feed until it is idle, then evaluate every marked pupil: what the two
+    loops do together, in one call (for tests and tools). Returns the events applied."""
+    consumer = ingest_consumer(app, client)
+    applied = 0
+    while n := await consumer.step():
+        applied += n
+    db: Database = app.state.db
+    while True:
+        async with db.transaction() as session:
+            if not await service.evaluate_pending(session, app.state.melding):
+                return applied
 
 
 async def consume_ingest(app: FastAPI, stop: asyncio.Event) -> None:
@@ -250,6 +265,7 @@ async def housekeeping_once(app: FastAPI) -> None:
     async with db.transaction() as session:
         stats = await repo.outbox_stats(session, now)
         overdue = await repo.overdue_concepts(session, ctx.today())
+        marked = await repo.marked_count(session)
         for m in overdue:
             policy = await repo.beleid(session, m.brin)
             if policy and policy.automatisch_doorsturen and policy.standaard_bevestiging_sealed:
@@ -263,6 +279,9 @@ async def housekeeping_once(app: FastAPI) -> None:
         stats["oldest_pending_age"],
     )
     metrics.set_gauge("duo_outbox_dead", "Outbox items in the dead-letter state.", stats["dead"])
+    metrics.set_gauge(
+        "leerlingen_te_evalueren", "Pupils whose ledger changed, waiting for the rules.", marked
+    )
     metrics.set_gauge(
         "meldingen_overdue", "Concepts past their 5-working-day deadline.", float(len(overdue))
     )
@@ -306,7 +325,11 @@ async def purge_once(app: FastAPI, today: date) -> dict[str, int]:
         counts["meldingen"] = rows(
             await session.execute(sql_delete(Melding).where(Melding.id.in_(expired)))
         )
-        in_use = union(select(LedgerEntry.leerling_id), select(Melding.leerling_id))
+        in_use = union(
+            select(LedgerEntry.leerling_id),
+            select(Melding.leerling_id),
+            select(TeEvalueren.leerling_id),
+        )
         counts["leerlingen"] = rows(
             await session.execute(sql_delete(Leerling).where(Leerling.id.not_in(in_use)))
         )
@@ -330,8 +353,21 @@ def _today() -> date:
     return today_in_nl()
 
 
+async def evaluate_marked(app: FastAPI, stop: asyncio.Event) -> None:
+    """The rules, for each pupil the consumer marked: once per pupil however many events."""
+    settings: MeldingSettings = app.state.settings
+    db: Database = app.state.db
+    ctx: service.MeldingContext = app.state.melding
+    while not stop.is_set():
+        async with db.transaction() as session:
+            evaluated = await service.evaluate_pending(session, ctx)
+        if evaluated == 0 and await sleep_or_stop(stop, min(0.2, settings.worker_interval_seconds)):
+            return
+
+
 workers: list[Worker] = [
     consume_ingest,
+    evaluate_marked,
     forward_to_duo,
     housekeeping,
     retention.retention_worker(purge_once, _today),
