@@ -153,6 +153,7 @@ async def test_two_consumer_replicas_apply_every_event_exactly_once(
             await asyncio.sleep(0)
 
     token = mint("consumer", consumer="melding")
+    lags: list[int] = []
     async with app_client("ingest") as ingest:
 
         def replica(name: str) -> feed.FeedConsumer:
@@ -165,6 +166,7 @@ async def test_two_consumer_replicas_apply_every_event_exactly_once(
                 handler=handler,
                 client=ingest,
                 batch_size=25,
+                on_lag=lambda feed_name, lag: lags.append(lag),
             )
 
         async def drain(c: feed.FeedConsumer) -> None:
@@ -185,5 +187,7 @@ async def test_two_consumer_replicas_apply_every_event_exactly_once(
         await session.execute(text("DROP TABLE test_applied"))
     await consumer_db.dispose()
     assert (count, distinct) == (total, total)
+    assert max(lags) >= total - 25  # the first fetch saw nearly everything still to do
+    assert lags[-1] == 0  # caught up
     assert tuple(cursor) == (total, total)
     assert isinstance(ingest, httpx.AsyncClient)

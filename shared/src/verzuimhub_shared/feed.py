@@ -52,6 +52,9 @@ from verzuimhub_shared.db import insert_ignore
 from verzuimhub_shared.logging import get_logger
 
 CLOUDEVENTS_BATCH = "application/cloudevents-batch+json"
+#: Response header: the newest position the feed holds for the calling consumer. The
+#: consumer's lag is the distance from its cursor (in positions: 0 when caught up).
+FEED_HEAD_HEADER = "Feed-Head-Position"
 
 log = get_logger(__name__)
 
@@ -222,8 +225,10 @@ class FeedConsumer:
         handler: Handler,
         client: httpx.AsyncClient,
         batch_size: int = 1000,
+        on_lag: Callable[[str, int], None] | None = None,
     ) -> None:
         self.name = name
+        self._on_lag = on_lag
         self.url = url
         self._token = token
         self._cursors = cursors
@@ -256,6 +261,12 @@ class FeedConsumer:
         )
         response.raise_for_status()
         events: list[dict[str, Any]] = orjson.loads(response.content)
+        head = response.headers.get(FEED_HEAD_HEADER)
+        if head is not None and head.isdigit():
+            self.last_seen_head = int(head)
+            if self._on_lag is not None:
+                reached = int(events[-1]["position"]) if events else after
+                self._on_lag(self.name, max(0, self.last_seen_head - reached))
         return events
 
     async def step(self) -> int:

@@ -15,7 +15,13 @@ from sqlalchemy import Table, select
 from verzuimhub_shared.auth import Admin, FeedReader
 from verzuimhub_shared.db import SessionDep
 from verzuimhub_shared.errors import Forbidden
-from verzuimhub_shared.feed import CLOUDEVENTS_BATCH, FeedTables, read_batch
+from verzuimhub_shared.feed import (
+    CLOUDEVENTS_BATCH,
+    FEED_HEAD_HEADER,
+    FeedTables,
+    last_position_for,
+    read_batch,
+)
 
 
 def feed_router(tables: FeedTables, *, sealer_attr: str | None = None) -> Any:
@@ -45,7 +51,8 @@ def feed_router(tables: FeedTables, *, sealer_attr: str | None = None) -> Any:
             raise Forbidden("Dit token hoort bij geen consument")
         sealer = getattr(request.app.state, sealer_attr) if sealer_attr else None
         body = await read_batch(session, tables, principal.consumer, after, limit, sealer)
-        return Response(body, media_type=CLOUDEVENTS_BATCH)
+        head = await last_position_for(session, tables, principal.consumer)
+        return Response(body, media_type=CLOUDEVENTS_BATCH, headers={FEED_HEAD_HEADER: str(head)})
 
     return router
 

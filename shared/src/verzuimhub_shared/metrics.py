@@ -67,6 +67,20 @@ class Metrics:
         self.latency.labels(method, route).observe(seconds)
 
 
+def feed_lag_reporter(metrics: Metrics) -> Callable[[str, int], None]:
+    """For ``FeedConsumer(on_lag=…)``: the consumer's distance to the feed head, per feed."""
+
+    def report(feed: str, lag: int) -> None:
+        metrics.set_gauge(
+            "feed_lag_positions",
+            "Feed positions a consumer is behind the producer's head (0: caught up).",
+            float(lag),
+            {"feed": feed},
+        )
+
+    return report
+
+
 def gauge_value(metrics: Any, name: str) -> float | None:  # pragma: no cover - test helper
     for family in metrics.registry.collect():
         if family.name == name:

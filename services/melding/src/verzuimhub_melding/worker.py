@@ -49,7 +49,7 @@ from verzuimhub_shared.db import Database
 from verzuimhub_shared.feed import FeedConsumer
 from verzuimhub_shared.http import http_client
 from verzuimhub_shared.logging import get_logger
-from verzuimhub_shared.metrics import Metrics
+from verzuimhub_shared.metrics import Metrics, feed_lag_reporter
 from verzuimhub_shared.tracing import current_trace, new_trace
 
 log = get_logger(__name__)
@@ -84,6 +84,7 @@ def ingest_consumer(app: FastAPI, client: Any) -> FeedConsumer:
         handler=handler,
         client=client,
         batch_size=settings.feed_batch_size,
+        on_lag=feed_lag_reporter(app.state.metrics),
     )
 
 

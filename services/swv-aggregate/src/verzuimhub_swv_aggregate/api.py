@@ -24,6 +24,7 @@ from verzuimhub_swv_aggregate.figures import (
     UREN_DESCRIPTION,
     Report,
     build_report,
+    sectors_of,
 )
 from verzuimhub_swv_aggregate.models import CURSORS
 from verzuimhub_swv_aggregate.periods import Period, parse_period
@@ -94,7 +95,9 @@ async def _report(request: Request, session: Any, scope: str, period: Period) ->
     peildatum = min(period.end, ctx.today())
     rollups = await repo.rollups_for(session, scope, period.kind, period.label)
     flows = await repo.flows_for(session, scope, period.start, period.end, peildatum)
-    return build_report(scope, period, peildatum, rollups, flows, config)
+    return build_report(
+        scope, period, peildatum, rollups, flows, config, sectors_of(scope, ctx.sectors_in(scope))
+    )
 
 
 def _tabel(name: str, description: str, table: PublishedTable) -> s.Tabel:

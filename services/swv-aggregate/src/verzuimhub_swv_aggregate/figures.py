@@ -123,10 +123,14 @@ UREN_DESCRIPTION = (
 )
 
 
-def sectors_of(scope: str) -> tuple[str, ...]:
-    if scope == NATIONAL:
-        return ALL_SECTORS
-    return SECTORS_BY_KIND[scope[:2].upper()]
+def sectors_of(scope: str, present: frozenset[str] | None = None) -> tuple[str, ...]:
+    """The sector dimension of a scope's tables. ``present``: the sectors the reference data
+    has schools for in that scope. A sector without schools is structurally empty, not a
+    small count: listing it would only spread suppression over a region's every table."""
+    kind = ALL_SECTORS if scope == NATIONAL else SECTORS_BY_KIND[scope[:2].upper()]
+    if present is None:
+        return kind
+    return tuple(s for s in kind if s in present) or kind
 
 
 @dataclass(frozen=True)
@@ -169,10 +173,13 @@ def build_report(
     rollups: Mapping[tuple[str, str, str], int],
     flows: Mapping[tuple[str, str], FlowFigures],
     config: DisclosureConfig,
+    sectors: tuple[str, ...] | None = None,
 ) -> Report:
     """Every table of one scope and period, published together (memoised on its inputs)."""
+    sectors = sectors or sectors_of(scope)
     key = (
         scope,
+        sectors,
         period,
         peildatum,
         frozenset(rollups.items()),
@@ -183,7 +190,7 @@ def build_report(
     if report is not None:
         _REPORTS.move_to_end(key)
         return report
-    report = _build_report(scope, period, peildatum, rollups, flows, config)
+    report = _build_report(scope, period, peildatum, rollups, flows, config, sectors)
     _REPORTS[key] = report
     if len(_REPORTS) > REPORT_CACHE_SIZE:
         _REPORTS.popitem(last=False)
@@ -197,8 +204,8 @@ def _build_report(
     rollups: Mapping[tuple[str, str, str], int],
     flows: Mapping[tuple[str, str], FlowFigures],
     config: DisclosureConfig,
+    sectors: tuple[str, ...],
 ) -> Report:
-    sectors = sectors_of(scope)
 
     def by_sector(metric: str, category: str = "") -> dict[str, int]:
         return {s: rollups.get((metric, category, s), 0) for s in sectors}

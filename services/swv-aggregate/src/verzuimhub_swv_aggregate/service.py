@@ -74,6 +74,15 @@ class AggregateContext:
     today: Callable[[], date] = date.today
     _regions: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
+    def sectors_in(self, scope: str) -> frozenset[str]:
+        """Sectors the reference data has schools for in an SWV region (or nationally)."""
+        schools = (
+            self.refdata.schools.values()
+            if scope == NATIONAL
+            else self.refdata.schools_of_swv(scope)
+        )
+        return frozenset(sector for school in schools for sector in school.sectors)
+
     def holiday_region(self, swv: str | None) -> str:
         """The holiday region most of the SWV's schools follow (the default when unknown)."""
         if swv is None:

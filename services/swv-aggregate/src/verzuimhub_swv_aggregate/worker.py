@@ -16,7 +16,7 @@ from verzuimhub_shared.app import Worker
 from verzuimhub_shared.db import Database
 from verzuimhub_shared.feed import FeedConsumer, Handler
 from verzuimhub_shared.http import http_client
-from verzuimhub_shared.metrics import Metrics
+from verzuimhub_shared.metrics import Metrics, feed_lag_reporter
 from verzuimhub_shared.periods import school_year_of
 from verzuimhub_swv_aggregate.models import (
     CURSORS,
@@ -55,6 +55,7 @@ def consumer(
         handler=handler,
         client=client,
         batch_size=batch_size,
+        on_lag=feed_lag_reporter(app.state.metrics),
     )
 
 
