@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 import orjson
-from fastapi import Request
+from fastapi import Request, Response
 from pydantic import BaseModel, ValidationError
 
 from verzuimhub_shared.errors import BadRequest, InvalidParam, validation_params
@@ -40,3 +40,19 @@ def validate(model: type[M], data: Any, context: dict[str, Any] | None = None) -
     except ValidationError as exc:
         params = problems_of(exc)
         raise BadRequest(f"{len(params)} ongeldige parameter(s)", invalid_params=params) from None
+
+
+def json_response(status: int, model: BaseModel | dict[str, Any]) -> Response:
+    """A model (by alias: lowerCamelCase) or a plain dict as a JSON response."""
+    body = (
+        model.model_dump_json(by_alias=True).encode()
+        if isinstance(model, BaseModel)
+        else orjson.dumps(model)
+    )
+    return Response(body, status_code=status, media_type="application/json")
+
+
+def body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` for a route that reads its body by hand (see ADR 0008)."""
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}

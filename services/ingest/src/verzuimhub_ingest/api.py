@@ -5,7 +5,6 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import BaseModel
 
@@ -23,7 +22,7 @@ from verzuimhub_shared.auth import (
 from verzuimhub_shared.db import SessionDep
 from verzuimhub_shared.errors import BadRequest, Forbidden, InvalidParam, ProblemError
 from verzuimhub_shared.feed_api import feed_router
-from verzuimhub_shared.validation import json_body, validate
+from verzuimhub_shared.validation import body_doc, json_body, json_response, validate
 
 router = APIRouter()
 
@@ -41,15 +40,6 @@ SchoolIdPath = Annotated[str, Path(max_length=64, description="The school's regi
 def _ctx(request: Request) -> service.IngestContext:
     ctx: service.IngestContext = request.app.state.ingest
     return ctx
-
-
-def _json(status: int, model: BaseModel | dict[str, Any]) -> Response:
-    body = (
-        model.model_dump_json(by_alias=True).encode()
-        if isinstance(model, BaseModel)
-        else orjson.dumps(model)
-    )
-    return Response(body, status_code=status, media_type="application/json")
 
 
 async def _idempotent(
@@ -78,11 +68,6 @@ async def _idempotent(
     return response
 
 
-def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
-    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
-
-
 # --- registraties ------------------------------------------------------------------------
 
 
@@ -98,7 +83,7 @@ def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
         409: {"description": "Lower or equal versie with another payload"},
         422: {"description": "Idempotency-Key reused with another payload"},
     },
-    openapi_extra=_body_doc(s.RegistratieIn),
+    openapi_extra=body_doc(s.RegistratieIn),
 )
 async def create_registratie(
     request: Request,
@@ -113,7 +98,7 @@ async def create_registratie(
         if outcome.problem is not None:
             raise outcome.problem
         assert outcome.bevestiging is not None
-        return _json(201 if outcome.uitkomst == "aangemaakt" else 200, outcome.bevestiging)
+        return json_response(201 if outcome.uitkomst == "aangemaakt" else 200, outcome.bevestiging)
 
     return await _idempotent(request, session, principal, idempotency_key, raw, produce)
 
@@ -124,7 +109,7 @@ async def create_registratie(
     summary="Register up to 5,000 absences; every item is answered on its own",
     tags=["registraties"],
     response_model=s.BatchResultaat,
-    openapi_extra=_body_doc(s.RegistratieBatchIn),
+    openapi_extra=body_doc(s.RegistratieBatchIn),
 )
 async def create_batch(
     request: Request,
@@ -144,7 +129,7 @@ async def create_batch(
         for o in outcomes:
             counts[o.uitkomst] += 1
             results.append(_item_result(o))
-        return _json(200, {**counts, "resultaten": results})
+        return json_response(200, {**counts, "resultaten": results})
 
     return await _idempotent(request, session, principal, idempotency_key, raw, produce)
 
@@ -235,7 +220,7 @@ async def list_registraties(
         record_ids=[r.id for r in page],
         purpose="afstemming schooladministratie",
     )
-    return _json(
+    return json_response(
         200,
         s.RegistratiePagina(registraties=[_registratie(ctx, r) for r in page], volgende=volgende),
     )
@@ -271,7 +256,7 @@ async def get_registratie(
         record_ids=[row.id],
         purpose="afstemming schooladministratie",
     )
-    return _json(200, _registratie(_ctx(request), row))
+    return json_response(200, _registratie(_ctx(request), row))
 
 
 @router.delete(
@@ -353,7 +338,7 @@ def _period_routes(collection: str, name: str, model: type[BaseModel], absoluut:
         status_code=201,
         response_model=s.Vrijstelling,
         responses={422: {"description": "Idempotency-Key reused with another payload"}},
-        openapi_extra=_body_doc(model),
+        openapi_extra=body_doc(model),
     )
     async def create(
         request: Request,
@@ -376,7 +361,7 @@ def _period_routes(collection: str, name: str, model: type[BaseModel], absoluut:
                 begindatum=item.begindatum,
                 einddatum=item.einddatum,
             )
-            return _json(201, _vrijstelling(row))
+            return json_response(201, _vrijstelling(row))
 
         return await _idempotent(request, session, principal, idempotency_key, raw, produce)
 
@@ -398,7 +383,7 @@ def _period_routes(collection: str, name: str, model: type[BaseModel], absoluut:
         )
         page = rows[:limit]
         volgende = page[-1].id if len(rows) > limit else None
-        return _json(
+        return json_response(
             200, s.VrijstellingPagina(items=[_vrijstelling(r) for r in page], volgende=volgende)
         )
 
@@ -409,7 +394,7 @@ def _period_routes(collection: str, name: str, model: type[BaseModel], absoluut:
         tags=[tag],
         response_model=s.Vrijstelling,
         responses={404: {"description": "Unknown, or recorded by another gemeente"}},
-        openapi_extra=_body_doc(s.PeriodeWijziging),
+        openapi_extra=body_doc(s.PeriodeWijziging),
     )
     async def change(
         request: Request,
@@ -423,7 +408,7 @@ def _period_routes(collection: str, name: str, model: type[BaseModel], absoluut:
         row = await service.change_vrijstelling(
             session, _ctx(request), principal, id, absoluut=absoluut, einddatum=change.einddatum
         )
-        return _json(200, _vrijstelling(row))
+        return json_response(200, _vrijstelling(row))
 
     @router.delete(
         f"/v1/{collection}/{{id}}",

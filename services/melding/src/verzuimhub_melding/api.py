@@ -17,7 +17,7 @@ from verzuimhub_shared.db import SessionDep
 from verzuimhub_shared.errors import Forbidden, NotFound
 from verzuimhub_shared.feed_api import cursor_status_router, feed_router
 from verzuimhub_shared.periods import school_year_bounds, school_year_of
-from verzuimhub_shared.validation import json_body, validate
+from verzuimhub_shared.validation import body_doc, json_body, json_response, validate
 
 router = APIRouter()
 
@@ -32,17 +32,6 @@ PURPOSE_GEMEENTE = "leerplichttaak woongemeente (Leerplichtwet art. 16, Wet ROD 
 def _ctx(request: Request) -> service.MeldingContext:
     ctx: service.MeldingContext = request.app.state.melding
     return ctx
-
-
-def _json(status: int, model: BaseModel) -> Response:
-    return Response(
-        model.model_dump_json(by_alias=True), status_code=status, media_type="application/json"
-    )
-
-
-def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
-    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
 
 
 def _school_view(ctx: service.MeldingContext, m: Melding, pupil: Leerling) -> s.MeldingSchool:
@@ -117,7 +106,7 @@ async def list_school_meldingen(
         purpose=PURPOSE_SCHOOL,
     )
     views = await _school_views(session, _ctx(request), page)
-    return _json(
+    return json_response(
         200,
         s.MeldingSchoolPagina(meldingen=views, volgende=page[-1].id if len(rows) > limit else None),
     )
@@ -145,7 +134,7 @@ async def get_school_melding(
         purpose=PURPOSE_SCHOOL,
     )
     [view] = await _school_views(session, _ctx(request), [m])
-    return _json(200, view)
+    return json_response(200, view)
 
 
 @router.post(
@@ -155,7 +144,7 @@ async def get_school_melding(
     tags=["school"],
     response_model=s.MeldingSchool,
     responses={409: {"description": "Not a concept"}},
-    openapi_extra=_body_doc(s.Bevestiging),
+    openapi_extra=body_doc(s.Bevestiging),
 )
 async def confirm_melding(
     request: Request, brin: BrinPath, id: IdPath, principal: SchoolMeldingen, session: SessionDep
@@ -171,7 +160,7 @@ async def confirm_melding(
         bevestiging.model_dump(mode="json", by_alias=True, exclude_none=True),
     )
     [view] = await _school_views(session, _ctx(request), [m])
-    return _json(200, view)
+    return json_response(200, view)
 
 
 @router.post(
@@ -181,7 +170,7 @@ async def confirm_melding(
     tags=["school"],
     response_model=s.MeldingSchool,
     responses={409: {"description": "Closed meldingen cannot be withdrawn"}},
-    openapi_extra=_body_doc(s.Intrekking),
+    openapi_extra=body_doc(s.Intrekking),
 )
 async def withdraw_melding(
     request: Request, brin: BrinPath, id: IdPath, principal: SchoolMeldingen, session: SessionDep
@@ -192,7 +181,7 @@ async def withdraw_melding(
     m = await service.school_melding(session, frozenset({brin}), id)
     m = await service.withdraw(session, _ctx(request), m, intrekking.reden.value)
     [view] = await _school_views(session, _ctx(request), [m])
-    return _json(200, view)
+    return json_response(200, view)
 
 
 @router.post(
@@ -202,7 +191,7 @@ async def withdraw_melding(
     tags=["school"],
     status_code=201,
     response_model=s.MeldingSchool,
-    openapi_extra=_body_doc(s.OverigVerzuimIn),
+    openapi_extra=body_doc(s.OverigVerzuimIn),
 )
 async def create_overig(
     request: Request, brin: BrinPath, principal: SchoolMeldingen, session: SessionDep
@@ -227,7 +216,7 @@ async def create_overig(
         bevestiging=bevestiging,
     )
     [view] = await _school_views(session, _ctx(request), [m])
-    return _json(201, view)
+    return json_response(201, view)
 
 
 @router.get(
@@ -298,7 +287,7 @@ async def list_aanwezigheid(
         record_ids=[p.id for p in page],
         purpose=PURPOSE_SCHOOL,
     )
-    return _json(
+    return json_response(
         200,
         s.LeerlingOverzichtPagina(
             vanaf=start,
@@ -323,9 +312,11 @@ async def get_beleid(
     policy = await repo.beleid(session, brin)
     ctx = _ctx(request)
     standaard = (
-        service.open_json(ctx, policy.standaard_bevestiging_sealed, "beleid") if policy else {}
+        service.open_json(ctx, policy.standaard_bevestiging_sealed, "beleid")
+        if policy
+        else {}
     )
-    return _json(
+    return json_response(
         200,
         s.SchoolBeleid(
             automatisch_doorsturen=bool(policy and policy.automatisch_doorsturen),
@@ -340,7 +331,7 @@ async def get_beleid(
     summary="Set the school's forwarding policy",
     tags=["school"],
     response_model=s.SchoolBeleid,
-    openapi_extra=_body_doc(s.SchoolBeleid),
+    openapi_extra=body_doc(s.SchoolBeleid),
 )
 async def put_beleid(
     request: Request, brin: BrinPath, principal: SchoolMeldingen, session: SessionDep
@@ -356,7 +347,7 @@ async def put_beleid(
             invalid_params=[InvalidParam("standaardBevestiging", "verplicht bij automatisch")],
         )
     await service.set_beleid(session, _ctx(request), brin, policy)
-    return _json(200, policy)
+    return json_response(200, policy)
 
 
 # --- gemeente ----------------------------------------------------------------------------
@@ -432,7 +423,7 @@ async def list_gemeente_meldingen(
         purpose=PURPOSE_GEMEENTE,
     )
     views = await _gemeente_view(session, _ctx(request), page)
-    return _json(
+    return json_response(
         200,
         s.MeldingGemeentePagina(
             meldingen=views, volgende=page[-1].id if len(rows) > limit else None
@@ -462,7 +453,7 @@ async def get_gemeente_melding(
         purpose=PURPOSE_GEMEENTE,
     )
     [view] = await _gemeente_view(session, _ctx(request), [m])
-    return _json(200, view)
+    return json_response(200, view)
 
 
 @router.post(
@@ -475,7 +466,7 @@ async def get_gemeente_melding(
         404: {"description": "Unknown, or about a pupil living elsewhere"},
         409: {"description": "The melding can no longer change"},
     },
-    openapi_extra=_body_doc(s.StatusWijziging),
+    openapi_extra=body_doc(s.StatusWijziging),
 )
 async def set_status(
     request: Request, id: IdPath, principal: GemeenteMeldingen, session: SessionDep
@@ -487,7 +478,7 @@ async def set_status(
         session, _ctx(request), m, change.status, change.reden, change.opmerking
     )
     [view] = await _gemeente_view(session, _ctx(request), [m])
-    return _json(200, view)
+    return json_response(200, view)
 
 
 routers = [router, feed_router(FEED), cursor_status_router(CURSORS)]
