@@ -307,6 +307,10 @@ async def evaluate_leerlingen(
         existing = existing_of[leerling_id]
         window = windows[leerling_id]
         own = entries[leerling_id]
+        if not existing and not any(e.soort == "ongeoorloofd" for e in own):
+            # No unauthorised absence in reach and nothing to reconcile: the rules cannot
+            # make anything due (authorised absence never does; a tested property).
+            continue
         result = evaluate(
             _pupil(row), ledger_days(own), existing, calendar, ctx.rules, window=window
         )
