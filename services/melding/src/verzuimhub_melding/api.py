@@ -312,9 +312,7 @@ async def get_beleid(
     policy = await repo.beleid(session, brin)
     ctx = _ctx(request)
     standaard = (
-        service.open_json(ctx, policy.standaard_bevestiging_sealed, "beleid")
-        if policy
-        else {}
+        service.open_json(ctx, policy.standaard_bevestiging_sealed, "beleid") if policy else {}
     )
     return json_response(
         200,
