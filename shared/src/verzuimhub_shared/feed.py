@@ -106,6 +106,8 @@ class Event:
     consumer: str
     type: str
     data: dict[str, Any]
+    #: The producer's own record id, kept on the row for its bookkeeping (retention) and
+    #: never sent: a consumer's projection decides what it may link.
     subject: str | None = None
     seal: bool = False
     event_id: str = ""
@@ -146,8 +148,6 @@ async def append(
             "position": position,
             "data": event.data,
         }
-        if event.subject:
-            envelope["subject"] = event.subject
         body = orjson.dumps(envelope).decode()
         if event.seal:
             if sealer is None:

@@ -470,7 +470,9 @@ async def _publish_vrijstelling(
             swv_vo=vo.code if vo else None,
         )
         kind = ev.ABSOLUUT_VERZUIM_VASTGELEGD if absoluut else ev.VRIJSTELLING_VASTGELEGD
-    event = feed.Event(ev.CONSUMER_SWV, kind, data.model_dump(mode="json", by_alias=True))
+    event = feed.Event(
+        ev.CONSUMER_SWV, kind, data.model_dump(mode="json", by_alias=True), subject=row.id
+    )
     await feed.append(session, FEED, [event], source=ev.SOURCE_INGEST)
 
 

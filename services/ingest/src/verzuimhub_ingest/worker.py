@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from fastapi import FastAPI
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, or_, select
 from sqlalchemy import delete as sql_delete
 
 from verzuimhub_ingest.models import AUDIT, FEED, IDEMPOTENCY, Registratie, Vrijstelling
@@ -28,19 +28,22 @@ async def purge_once(app: FastAPI, today: date) -> dict[str, int]:
             return counts
         result = await session.execute(sql_delete(Registratie).where(Registratie.datum < keep_from))
         counts["registraties"] = int(getattr(result, "rowcount", 0) or 0)
-        result = await session.execute(
-            sql_delete(Vrijstelling).where(
-                or_(
-                    and_(
-                        Vrijstelling.einddatum.is_not(None), Vrijstelling.einddatum < ended_before
-                    ),
-                    and_(
-                        Vrijstelling.ingetrokken.is_(True),
-                        Vrijstelling.gewijzigd_op < retention.at_midnight(ended_before),
-                    ),
-                )
+        expired = select(Vrijstelling.id).where(
+            or_(
+                and_(Vrijstelling.einddatum.is_not(None), Vrijstelling.einddatum < ended_before),
+                and_(
+                    Vrijstelling.ingetrokken.is_(True),
+                    Vrijstelling.gewijzigd_op < retention.at_midnight(ended_before),
+                ),
             )
         )
+        ids = list((await session.execute(expired)).scalars())
+        # Their feed events go with them (the rows carry the record id as subject).
+        result = await session.execute(
+            sql_delete(FEED.events).where(FEED.events.c.subject.in_(ids))
+        )
+        counts["vrijstelling_feed_events"] = int(getattr(result, "rowcount", 0) or 0)
+        result = await session.execute(sql_delete(Vrijstelling).where(Vrijstelling.id.in_(ids)))
         counts["vrijstellingen"] = int(getattr(result, "rowcount", 0) or 0)
         counts["feed_events"] = await retention.purge_feed(
             session, FEED, retention.at_midnight(keep_from), REGISTRATIE_EVENTS
