@@ -96,7 +96,14 @@ async def _report(request: Request, session: Any, scope: str, period: Period) ->
     rollups = await repo.rollups_for(session, scope, period.kind, period.label)
     flows = await repo.flows_for(session, scope, period.start, period.end, peildatum)
     return build_report(
-        scope, period, peildatum, rollups, flows, config, sectors_of(scope, ctx.sectors_in(scope))
+        scope,
+        period,
+        peildatum,
+        rollups,
+        flows,
+        config,
+        sectors_of(scope, ctx.sectors_in(scope)),
+        noise=request.app.state.noise,
     )
 
 

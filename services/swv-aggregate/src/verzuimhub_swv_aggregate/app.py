@@ -11,6 +11,7 @@ from verzuimhub_shared.app import ServiceSpec, create_service_app
 from verzuimhub_shared.refdata import load_refdata, sample_refdata
 from verzuimhub_swv_aggregate.api import routers
 from verzuimhub_swv_aggregate.disclosure import DisclosureConfig
+from verzuimhub_swv_aggregate.noise import laplace_counts
 from verzuimhub_swv_aggregate.service import AggregateContext
 from verzuimhub_swv_aggregate.settings import SwvSettings
 from verzuimhub_swv_aggregate.worker import workers
@@ -37,6 +38,7 @@ def create_app(settings: SwvSettings | None = None) -> FastAPI:
         protection=min(settings.disclosure_protection, settings.disclosure_threshold - 2),
         rounding_base=settings.rounding_base,
     )
+    noise = laplace_counts(settings.dp_epsilon) if settings.dp_epsilon else None
     spec = ServiceSpec(
         name=NAME,
         title="Verzuimhub swv-aggregate",
@@ -46,7 +48,7 @@ def create_app(settings: SwvSettings | None = None) -> FastAPI:
         migrations_package="verzuimhub_swv_aggregate",
         routers=routers,
         workers=workers,
-        extra_state={"aggregate": context, "disclosure": disclosure},
+        extra_state={"aggregate": context, "disclosure": disclosure, "noise": noise},
     )
     return create_service_app(spec, settings)
 

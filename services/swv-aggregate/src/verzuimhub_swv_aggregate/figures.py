@@ -8,7 +8,7 @@ sectors of its kind (po: po, sbo, so; vo: vo, vso); ``NL`` lists every sector.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -174,12 +174,15 @@ def build_report(
     flows: Mapping[tuple[str, str], FlowFigures],
     config: DisclosureConfig,
     sectors: tuple[str, ...] | None = None,
+    noise: Callable[[int], int] | None = None,
 ) -> Report:
-    """Every table of one scope and period, published together (memoised on its inputs)."""
+    """Every table of one scope and period, published together (memoised on its inputs, so
+    with ``noise`` the same state always gets the same noisy answer)."""
     sectors = sectors or sectors_of(scope)
     key = (
         scope,
         sectors,
+        noise,
         period,
         peildatum,
         frozenset(rollups.items()),
@@ -190,6 +193,12 @@ def build_report(
     if report is not None:
         _REPORTS.move_to_end(key)
         return report
+    if noise is not None:
+        rollups = {key: noise(value) for key, value in rollups.items()}
+        flows = {
+            key: FlowFigures(noise(f.actief), noise(f.gestart), noise(f.beeindigd))
+            for key, f in flows.items()
+        }
     report = _build_report(scope, period, peildatum, rollups, flows, config, sectors)
     _REPORTS[key] = report
     if len(_REPORTS) > REPORT_CACHE_SIZE:

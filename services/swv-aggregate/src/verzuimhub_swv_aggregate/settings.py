@@ -31,6 +31,12 @@ class SwvSettings(ServiceSettings):
     disclosure_protection: int = Field(
         5, ge=1, description="Narrowest interval an attacker may derive for a hidden count."
     )
+    dp_epsilon: float | None = Field(
+        None,
+        gt=0,
+        description="Differential privacy: OpenDP Laplace noise (scale 1/ε) on each published "
+        "count before suppression; needs the [dp] extra; off when unset.",
+    )
     rounding_base: int | None = Field(
         None, description="Round published counts to this base (e.g. 5); unset is exact."
     )
