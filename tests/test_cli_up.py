@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from verzuimhub.testing import registratie
 from verzuimhub_shared import devkeys
 
 pytestmark = pytest.mark.slow
@@ -79,6 +80,16 @@ def test_up_starts_ready_stops_cleanly_and_resumes(tmp_path: Path) -> None:
         timeout=5,
     )
     assert cursors.status_code == 200
+    school = {
+        "Authorization": f"Bearer {devkeys.mint('school', data_dir / 'keys', brins=['99AA'])}"
+    }
+    created = httpx.post(
+        f"http://127.0.0.1:{ports[0]}/v1/registraties",
+        json=registratie(),
+        headers=school,
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
 
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 0
@@ -97,6 +108,13 @@ def test_up_starts_ready_stops_cleanly_and_resumes(tmp_path: Path) -> None:
         timeout=5,
     )
     assert again.status_code == 200
+    kept = httpx.get(
+        f"http://127.0.0.1:{ports[0]}/v1/scholen/99AA/registraties/reg-1",
+        headers=school,
+        timeout=10,
+    )
+    assert kept.status_code == 200  # the data survived the restart
+    assert kept.json()["registratieId"] == created.json()["registratieId"]
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
     _close(proc)
