@@ -121,6 +121,7 @@ async def test_sixteen_hours_to_duo_and_the_right_gemeente(
         stored = " ".join(str(r) for r in await conn.execute(text("SELECT * FROM leerlingen")))
     await engine.dispose()
     assert ("gemeente:GM9901", "lezen", concept["id"]) in audited
+    assert ("gemeente:GM9901", "status:afgesloten", concept["id"]) in audited
     assert ("verzuimhub", "doorsturen:indienen", concept["id"]) in audited
     assert pgn not in stored
 

@@ -475,6 +475,16 @@ async def set_status(
     m = await service.set_gemeente_status(
         session, _ctx(request), m, change.status, change.reden, change.opmerking
     )
+    # The answer carries the melding's person-level fields: a read like any other.
+    await audit.record(
+        session,
+        AUDIT,
+        principal,
+        action=f"status:{change.status}",
+        record_type="melding",
+        record_ids=[m.id],
+        purpose=PURPOSE_GEMEENTE,
+    )
     [view] = await _gemeente_view(session, _ctx(request), [m])
     return json_response(200, view)
 
