@@ -5,8 +5,8 @@ UV := scripts/uv.sh
 .PHONY: up test lint format demo bench settings
 
 up:            ## start the whole hub on the embedded default (SQLite, mock DUO)
-	$(UV) sync --frozen --quiet
-	$(UV) run --frozen verzuimhub up
+	$(UV) sync --frozen --no-dev --quiet
+	$(UV) run --frozen --no-dev verzuimhub up
 
 test:          ## lint, types and every test (real PostgreSQL, real migrations)
 	scripts/test.sh
