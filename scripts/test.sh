@@ -25,4 +25,5 @@ $UV sync --frozen --quiet
 echo "== ruff check"; $UV run --frozen ruff check .
 echo "== ruff format --check"; $UV run --frozen ruff format --check .
 echo "== mypy"; $UV run --frozen mypy
+echo "== mypy (tests)"; $UV run --frozen mypy shared/tests services/*/tests tests
 echo "== pytest"; $UV run --frozen pytest "$@"

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from verzuimhub_ingest.settings import IngestSettings
 
-GOOD = {
+GOOD: dict[str, Any] = {
     "env": "production",
     "jwt_issuer": "https://login.example.nl",
     "jwks_url": "https://login.example.nl/jwks.json",

@@ -250,7 +250,7 @@ async def test_no_response_carries_a_person_level_identifier(
     """Scan every answer for every pseudonym and id swv-aggregate holds."""
     db = Database(loaded["swv-aggregate"])
     async with db.transaction() as session:
-        secrets = set()
+        secrets: set[str] = set()
         for query in (
             "SELECT leerling, id FROM swv_registraties",
             "SELECT id, id FROM swv_vrijstellingen",

@@ -51,7 +51,12 @@ async def db(clean_dbs: dict[str, str]) -> AsyncIterator[Database]:
 # --- synthetic feeds -----------------------------------------------------------------------
 
 # Every SWV used here follows holiday region "midden" in the sample data (as does the default).
-PUPIL_PLACES = [("po", "PO-99-01"), ("sbo", "PO-99-01"), ("po", "PO-99-02"), ("vo", "VO-99-01")]
+PUPIL_PLACES: list[tuple[str, str | None]] = [
+    ("po", "PO-99-01"),
+    ("sbo", "PO-99-01"),
+    ("po", "PO-99-02"),
+    ("vo", "VO-99-01"),
+]
 PUPIL_PLACES += [("vso", "VO-99-01"), ("mbo", None)]
 GROEPEN = ["geoorloofd", "ongeoorloofd", "luxe", "deelname"]
 
