@@ -34,6 +34,27 @@ def _ctx(request: Request) -> service.MeldingContext:
     return ctx
 
 
+async def _audited(
+    session: SessionDep,
+    principal: Principal,
+    record_ids: list[str],
+    purpose: str,
+    *,
+    action: str = "lezen",
+    record_type: str = "melding",
+) -> None:
+    """Every person-level answer is written to the append-only audit log."""
+    await audit.record(
+        session,
+        AUDIT,
+        principal,
+        action=action,
+        record_type=record_type,
+        record_ids=record_ids,
+        purpose=purpose,
+    )
+
+
 def _school_view(ctx: service.MeldingContext, m: Melding, pupil: Leerling) -> s.MeldingSchool:
     today = ctx.today()
     return s.MeldingSchool(
@@ -96,15 +117,7 @@ async def list_school_meldingen(
         )
     )
     page = rows[:limit]
-    await audit.record(
-        session,
-        AUDIT,
-        principal,
-        action="lezen",
-        record_type="melding",
-        record_ids=[m.id for m in page],
-        purpose=PURPOSE_SCHOOL,
-    )
+    await _audited(session, principal, [m.id for m in page], PURPOSE_SCHOOL)
     views = await _school_views(session, _ctx(request), page)
     return json_response(
         200,
@@ -124,15 +137,7 @@ async def get_school_melding(
 ) -> Response:
     principal.require_brin(brin)
     m = await service.school_melding(session, frozenset({brin}), id)
-    await audit.record(
-        session,
-        AUDIT,
-        principal,
-        action="lezen",
-        record_type="melding",
-        record_ids=[m.id],
-        purpose=PURPOSE_SCHOOL,
-    )
+    await _audited(session, principal, [m.id], PURPOSE_SCHOOL)
     [view] = await _school_views(session, _ctx(request), [m])
     return json_response(200, view)
 
@@ -278,15 +283,7 @@ async def list_aanwezigheid(
                 niveau=int(tier.tier),
             )
         )
-    await audit.record(
-        session,
-        AUDIT,
-        principal,
-        action="lezen",
-        record_type="leerling",
-        record_ids=[p.id for p in page],
-        purpose=PURPOSE_SCHOOL,
-    )
+    await _audited(session, principal, [p.id for p in page], PURPOSE_SCHOOL, record_type="leerling")
     return json_response(
         200,
         s.LeerlingOverzichtPagina(
@@ -411,15 +408,7 @@ async def list_gemeente_meldingen(
         )
     )
     page = rows[:limit]
-    await audit.record(
-        session,
-        AUDIT,
-        principal,
-        action="lezen",
-        record_type="melding",
-        record_ids=[m.id for m in page],
-        purpose=PURPOSE_GEMEENTE,
-    )
+    await _audited(session, principal, [m.id for m in page], PURPOSE_GEMEENTE)
     views = await _gemeente_view(session, _ctx(request), page)
     return json_response(
         200,
@@ -441,15 +430,7 @@ async def get_gemeente_melding(
     request: Request, id: IdPath, principal: GemeenteMeldingen, session: SessionDep
 ) -> Response:
     m = await _own_melding(session, _gemeente(principal), id)
-    await audit.record(
-        session,
-        AUDIT,
-        principal,
-        action="lezen",
-        record_type="melding",
-        record_ids=[m.id],
-        purpose=PURPOSE_GEMEENTE,
-    )
+    await _audited(session, principal, [m.id], PURPOSE_GEMEENTE)
     [view] = await _gemeente_view(session, _ctx(request), [m])
     return json_response(200, view)
 
@@ -476,15 +457,7 @@ async def set_status(
         session, _ctx(request), m, change.status, change.reden, change.opmerking
     )
     # The answer carries the melding's person-level fields: a read like any other.
-    await audit.record(
-        session,
-        AUDIT,
-        principal,
-        action=f"status:{change.status}",
-        record_type="melding",
-        record_ids=[m.id],
-        purpose=PURPOSE_GEMEENTE,
-    )
+    await _audited(session, principal, [m.id], PURPOSE_GEMEENTE, action=f"status:{change.status}")
     [view] = await _gemeente_view(session, _ctx(request), [m])
     return json_response(200, view)
 
