@@ -42,7 +42,6 @@ class ServiceSpec:
     migrations_package: str | None
     routers: Sequence[APIRouter]
     workers: Sequence[Worker] = ()
-    on_startup: Sequence[Callable[[FastAPI], Awaitable[None]]] = ()
     extra_state: dict[str, Any] = field(default_factory=dict)
     #: Request-body models read by hand (to report every problem at once), for the docs.
     openapi_models: Sequence[type[BaseModel]] = ()
@@ -66,8 +65,6 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             jwks_url=settings.jwks_url,
             jwks_cache_seconds=settings.jwks_cache_seconds,
         )
-        for hook in spec.on_startup:
-            await hook(app)
         stop = asyncio.Event()
         app.state.stop = stop
         tasks = []

@@ -195,11 +195,6 @@ async def read_batch(
     return ("[" + ",".join(parts) + "]").encode()
 
 
-async def head_position(session: AsyncSession, tables: FeedTables) -> int:
-    result = await session.execute(select(tables.counter.c.last_position))
-    return int(result.scalar_one_or_none() or 0)
-
-
 async def last_position_for(session: AsyncSession, tables: FeedTables, consumer: str) -> int:
     t = tables.events
     result = await session.execute(select(func.max(t.c.position)).where(t.c.consumer == consumer))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -37,11 +36,15 @@ class Metrics:
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
         )
+        self._counters: dict[str, Counter] = {}
         self._gauges: dict[str, tuple[str, dict[tuple[str, ...], float], list[str]]] = {}
         self.registry.register(_CallbackCollector(self._collect_gauges))
 
     def counter(self, name: str, doc: str, labels: Iterable[str] = ()) -> Counter:
-        return Counter(name, doc, list(labels), registry=self.registry)
+        """The counter of that name, made on first use (the registry refuses a second)."""
+        if name not in self._counters:
+            self._counters[name] = Counter(name, doc, list(labels), registry=self.registry)
+        return self._counters[name]
 
     def set_gauge(
         self, name: str, doc: str, value: float, labels: dict[str, str] | None = None
@@ -79,10 +82,3 @@ def feed_lag_reporter(metrics: Metrics) -> Callable[[str, int], None]:
         )
 
     return report
-
-
-def gauge_value(metrics: Any, name: str) -> float | None:  # pragma: no cover - test helper
-    for family in metrics.registry.collect():
-        if family.name == name:
-            return float(sum(s.value for s in family.samples))
-    return None

@@ -24,14 +24,8 @@ async def json_body(request: Request) -> tuple[Any, bytes]:
         ) from None
 
 
-def problems_of(exc: ValidationError, prefix: str = "") -> list[InvalidParam]:
-    params = validation_params(exc.errors(include_input=False))
-    if prefix:
-        params = [
-            InvalidParam(f"{prefix}.{p.name}" if p.name != "body" else prefix, p.reason)
-            for p in params
-        ]
-    return params
+def problems_of(exc: ValidationError) -> list[InvalidParam]:
+    return validation_params(exc.errors(include_input=False))
 
 
 def validate(model: type[M], data: Any, context: dict[str, Any] | None = None) -> M:

@@ -34,7 +34,6 @@ IdempotencyKey = Annotated[
     ),
 ]
 BrinPath = Annotated[str, Path(pattern=r"^[0-9]{2}[A-Z]{2}$", description="BRIN of the school")]
-SchoolIdPath = Annotated[str, Path(max_length=64, description="The school's registration id")]
 
 
 def _ctx(request: Request) -> service.IngestContext:

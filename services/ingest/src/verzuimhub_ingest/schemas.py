@@ -6,10 +6,11 @@ field; reasons never repeat the value (it may be a BSN).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -33,6 +34,24 @@ def _fail(problems: list[v.Problem]) -> None:
         raise PydanticCustomError("ongeldig", problems[0].reason)
 
 
+def _checked(rule: Callable[[str], list[v.Problem]]) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        _fail(rule(value))
+        return value
+
+    return check
+
+
+#: Field types carrying their own rule, so every model that has the field checks it alike.
+Pgn = Annotated[
+    str,
+    AfterValidator(_checked(v.validate_pgn)),
+    Field(description="BSN or onderwijsnummer (9 digits, elfproef)"),
+]
+Brin = Annotated[str, AfterValidator(_checked(v.validate_brin))]
+Vestiging = Annotated[str, AfterValidator(_checked(v.validate_vestigingsnummer))]
+
+
 def _ctx(info: ValidationInfo) -> dict[str, Any]:
     return info.context or {}
 
@@ -47,9 +66,9 @@ class RegistratieIn(ApiModel):
         description="The school's own id of this registration, unique per BRIN",
     )
     versie: int = Field(1, ge=1, description="Higher versions replace lower ones")
-    brin: str
-    vestiging: str
-    pgn: str = Field(description="BSN or onderwijsnummer (9 digits, elfproef)")
+    brin: Brin
+    vestiging: Vestiging
+    pgn: Pgn
     geboortedatum: date
     woongemeente: str = Field(description="CBS code of the pupil's gemeente, GMxxxx")
     sector: Sector
@@ -64,24 +83,6 @@ class RegistratieIn(ApiModel):
         None, description="For pupils of 16 and older: do they hold a startkwalificatie"
     )
     notitie: str | None = Field(None, max_length=2000, description="Stays with ingest")
-
-    @field_validator("brin")
-    @classmethod
-    def _brin(cls, value: str) -> str:
-        _fail(v.validate_brin(value))
-        return value
-
-    @field_validator("vestiging")
-    @classmethod
-    def _vestiging(cls, value: str) -> str:
-        _fail(v.validate_vestigingsnummer(value))
-        return value
-
-    @field_validator("pgn")
-    @classmethod
-    def _pgn(cls, value: str) -> str:
-        _fail(v.validate_pgn(value))
-        return value
 
     @field_validator("woongemeente")
     @classmethod
@@ -197,31 +198,19 @@ class VrijstellingIn(ApiModel):
     """A vrijstelling. No field for a cause, diagnosis or free text exists, by design."""
 
     soort: VrijstellingSoort
-    pgn: str
+    pgn: Pgn
     geboortedatum: date
     begindatum: date
     einddatum: date | None = None
-
-    @field_validator("pgn")
-    @classmethod
-    def _pgn(cls, value: str) -> str:
-        _fail(v.validate_pgn(value))
-        return value
 
 
 class AbsoluutVerzuimIn(ApiModel):
     """A leerplichtig child enrolled at no school. No cause field."""
 
-    pgn: str
+    pgn: Pgn
     geboortedatum: date
     begindatum: date
     einddatum: date | None = None
-
-    @field_validator("pgn")
-    @classmethod
-    def _pgn(cls, value: str) -> str:
-        _fail(v.validate_pgn(value))
-        return value
 
 
 class PeriodeWijziging(ApiModel):

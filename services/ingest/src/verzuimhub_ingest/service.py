@@ -34,7 +34,7 @@ from verzuimhub_shared.errors import (
     ProblemError,
 )
 from verzuimhub_shared.periods import age_on
-from verzuimhub_shared.refdata import RefData, swv_kind_for_sector
+from verzuimhub_shared.refdata import RefData
 from verzuimhub_shared.validation import problems_of
 
 _REGISTRATIE = TypeAdapter(RegistratieIn)
@@ -476,4 +476,4 @@ async def _publish_vrijstelling(
     await feed.append(session, FEED, [event], source=ev.SOURCE_INGEST)
 
 
-__all__ = ["IngestContext", "ItemOutcome", "submit_registraties", "swv_kind_for_sector"]
+__all__ = ["IngestContext", "ItemOutcome", "submit_registraties"]

@@ -9,12 +9,13 @@ from pydantic import BaseModel
 from verzuimhub_melding import repository as repo
 from verzuimhub_melding import schemas as s
 from verzuimhub_melding import service
+from verzuimhub_melding.domain.ledger import ledger_days
 from verzuimhub_melding.models import AUDIT, CURSORS, FEED, Leerling, Melding
-from verzuimhub_melding.rules import attendance_tier
+from verzuimhub_melding.rules import Sector, attendance_tier
 from verzuimhub_shared import audit
 from verzuimhub_shared.auth import GemeenteMeldingen, Principal, SchoolMeldingen
 from verzuimhub_shared.db import SessionDep
-from verzuimhub_shared.errors import Forbidden, NotFound
+from verzuimhub_shared.errors import BadRequest, Forbidden, InvalidParam, NotFound
 from verzuimhub_shared.feed_api import cursor_status_router, feed_router
 from verzuimhub_shared.periods import school_year_bounds, school_year_of
 from verzuimhub_shared.validation import body_doc, json_body, json_response, validate
@@ -248,8 +249,6 @@ async def list_aanwezigheid(
     try:
         start, end = school_year_bounds(schooljaar or school_year_of(today))
     except ValueError:
-        from verzuimhub_shared.errors import BadRequest, InvalidParam
-
         raise BadRequest(
             "Geen schooljaar", invalid_params=[InvalidParam("schooljaar", "geen schooljaar")]
         ) from None
@@ -259,10 +258,7 @@ async def list_aanwezigheid(
     ledgers: dict[str, list[Any]] = {p.id: [] for p in page}
     for entry in await repo.ledger_of(session, [p.id for p in page], start):
         if entry.datum <= end:
-            ledgers[entry.leerling_id].append(service._entry(entry))
-    from verzuimhub_melding.domain.ledger import ledger_days
-    from verzuimhub_melding.rules import Sector
-
+            ledgers[entry.leerling_id].append(service.ledger_entry(entry))
     overviews = []
     for pupil in page:
         entries = ledgers[pupil.id]
@@ -335,8 +331,6 @@ async def put_beleid(
     data, _ = await json_body(request)
     policy = validate(s.SchoolBeleid, data)
     if policy.automatisch_doorsturen and policy.standaard_bevestiging is None:
-        from verzuimhub_shared.errors import BadRequest, InvalidParam
-
         raise BadRequest(
             "Automatisch doorsturen vraagt een standaardbevestiging",
             invalid_params=[InvalidParam("standaardBevestiging", "verplicht bij automatisch")],

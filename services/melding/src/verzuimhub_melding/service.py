@@ -15,12 +15,13 @@ from typing import Any
 
 import orjson
 from pydantic import TypeAdapter
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verzuimhub_melding import repository as repo
 from verzuimhub_melding.domain.ledger import Entry, ledger_days, specificatie, vermoedelijke_reden
 from verzuimhub_melding.duo.contract import Verzuimmelding, payload
-from verzuimhub_melding.models import FEED, DuoOutbox, Leerling, Melding
+from verzuimhub_melding.models import FEED, DuoOutbox, Leerling, Melding, SchoolBeleid
 from verzuimhub_melding.rules import (
     CountingUnit,
     DueMelding,
@@ -47,6 +48,7 @@ from verzuimhub_shared.calendar import (
     shipped_holidays,
 )
 from verzuimhub_shared.crypto import Pseudonymiser, Sealer
+from verzuimhub_shared.errors import BadRequest, Conflict, InvalidParam, NotFound
 from verzuimhub_shared.logging import get_logger
 from verzuimhub_shared.periods import age_band_on, iso_week_label, month_label, school_year_of
 from verzuimhub_shared.refdata import RefData
@@ -241,7 +243,8 @@ async def evaluate_pending(session: AsyncSession, ctx: MeldingContext, limit: in
     return len(marked)
 
 
-def _entry(row: Any) -> Entry:
+def ledger_entry(row: Any) -> Entry:
+    """A ledger row as the rules' input."""
     return Entry(
         datum=row.datum,
         minuten=row.minuten,
@@ -299,7 +302,7 @@ async def evaluate_leerlingen(
         # One query for the whole batch from the earliest window; keep only each pupil's
         # own window (bounded work per pupil, not per batch).
         if row.datum >= windows[row.leerling_id].start:
-            entries[row.leerling_id].append(_entry(row))
+            entries[row.leerling_id].append(ledger_entry(row))
     to_publish: list[tuple[Melding, Leerling]] = []
     for leerling_id in ids:
         row = pupils[leerling_id]
@@ -316,7 +319,9 @@ async def evaluate_leerlingen(
         )
         if result.needs_history_from is not None:
             window = LedgerWindow(result.needs_history_from, window.anchor)
-            own = [_entry(r) for r in await repo.ledger_of(session, [leerling_id], window.start)]
+            own = [
+                ledger_entry(r) for r in await repo.ledger_of(session, [leerling_id], window.start)
+            ]
             result = evaluate(
                 _pupil(row), ledger_days(own), existing, calendar, ctx.rules, window=window
             )
@@ -497,18 +502,12 @@ def open_json(ctx: MeldingContext, sealed: str | None, context: str) -> dict[str
     return data
 
 
-def payload_dict(model: Verzuimmelding) -> dict[str, Any]:
-    return payload(model)
-
-
 # --- the lifecycle -------------------------------------------------------------------------
 
 
 async def school_melding(
     session: AsyncSession, principal_brins: frozenset[str], melding_id: str
 ) -> Melding:
-    from verzuimhub_shared.errors import NotFound
-
     m = await repo.melding(session, melding_id)
     if m is None or m.brin not in principal_brins:
         raise NotFound("Deze melding bestaat niet")
@@ -519,8 +518,6 @@ async def confirm(
     session: AsyncSession, ctx: MeldingContext, m: Melding, bevestiging: dict[str, Any]
 ) -> Melding:
     """The school confirms a concept: it becomes ``ingediend`` and is queued for DUO."""
-    from verzuimhub_shared.errors import Conflict
-
     if m.status != "concept":
         if (
             m.status != "vervallen"
@@ -529,7 +526,7 @@ async def confirm(
             return m  # an identical replay
         raise Conflict(f"Een melding met status {m.status} kan niet bevestigd worden")
     pupil = (await repo.leerlingen(session, [m.leerling_id]))[m.leerling_id]
-    body = payload_dict(duo_payload(ctx, m, pupil, bevestiging))
+    body = payload(duo_payload(ctx, m, pupil, bevestiging))
     m.bevestiging_sealed = sealed_json(ctx, bevestiging, "bevestiging")
     m.status = "ingediend"
     m.gewijzigd_op = datetime.now(UTC)
@@ -542,10 +539,6 @@ async def confirm(
 
 async def withdraw(session: AsyncSession, ctx: MeldingContext, m: Melding, reden: str) -> Melding:
     """The school withdraws a melding; if DUO has (or will have) it, DUO is told too."""
-    from sqlalchemy import select
-
-    from verzuimhub_shared.errors import Conflict
-
     if m.status == "ingetrokken":
         return m
     if m.status in ("vervallen", "afgesloten", "ter_kennisgeving_aangenomen"):
@@ -591,8 +584,6 @@ async def file_overig(
     bevestiging: dict[str, Any],
 ) -> Melding:
     """An overig-verzuim melding the school files itself, about a pupil the hub knows."""
-    from verzuimhub_shared.errors import BadRequest, InvalidParam, NotFound
-
     if einddatum < begindatum:
         raise BadRequest(
             "einddatum ligt voor begindatum",
@@ -603,7 +594,7 @@ async def file_overig(
     if key not in known:
         raise NotFound("Van deze leerling is op deze school geen verzuim geregistreerd")
     pupil = (await repo.leerlingen(session, [known[key].id]))[known[key].id]
-    entries = [_entry(r) for r in await repo.ledger_of(session, [pupil.id], begindatum)]
+    entries = [ledger_entry(r) for r in await repo.ledger_of(session, [pupil.id], begindatum)]
     dagen = specificatie(entries, begindatum, einddatum)
     if not dagen:
         raise BadRequest(
@@ -644,8 +635,6 @@ async def set_gemeente_status(
     reden: str | None,
     opmerking: str | None,
 ) -> Melding:
-    from verzuimhub_shared.errors import BadRequest, Conflict, InvalidParam
-
     if m.status not in ("ingediend", "geregistreerd", "in_behandeling"):
         raise Conflict(f"Een melding met status {m.status} kan niet meer wijzigen")
     if status == "afgesloten" and not reden:
@@ -674,8 +663,6 @@ def loaded_holidays(refdata_dir: Any) -> list[SchoolYearHolidays]:
 
 
 async def set_beleid(session: AsyncSession, ctx: MeldingContext, brin: str, policy: Any) -> None:
-    from verzuimhub_melding.models import SchoolBeleid
-
     row = await repo.beleid(session, brin)
     if row is None:
         row = SchoolBeleid(brin=brin)

@@ -173,7 +173,9 @@ async def forward_once(app: FastAPI, duo: DuoClient, rng: random.Random | None =
                         or item.attempts >= settings.duo_max_attempts
                     ):
                         item.state = "dead"
-                        metrics_dead(metrics).inc()
+                        metrics.counter(
+                            "duo_outbox_dead_letters_total", "Outbox items given up after retries."
+                        ).inc()
                         log.error(
                             "duo_dead_letter",
                             outbox_id=item_id,
@@ -234,16 +236,6 @@ async def forward_once(app: FastAPI, duo: DuoClient, rng: random.Random | None =
     finally:
         current_trace.reset(outer)
     return handled
-
-
-def metrics_dead(metrics: Metrics) -> Any:
-    counter = getattr(metrics, "_duo_dead", None)
-    if counter is None:
-        counter = metrics.counter(
-            "duo_outbox_dead_letters_total", "Outbox items given up after retries."
-        )
-        metrics._duo_dead = counter  # type: ignore[attr-defined]
-    return counter
 
 
 async def forward_to_duo(app: FastAPI, stop: asyncio.Event) -> None:

@@ -1,8 +1,9 @@
 """From aggregates to published tables: every figure of one scope and period goes through
 one ``publish_tables`` call (linked tables, one suppression pattern). Pure, no I/O.
 
-A scope is an SWV region (po or vo) or ``NL``. The sector dimension of a region lists the
-sectors of its kind (po: po, sbo, so; vo: vo, vso); ``NL`` lists every sector.
+A scope is an SWV region (po or vo) or ``NL``. The sector dimension lists the sectors of
+its kind (po: po, sbo, so; vo: vo, vso; ``NL``: every sector) that have schools in the scope
+(see :func:`sectors_of`).
 """
 
 from __future__ import annotations
