@@ -42,3 +42,18 @@ def test_key_spec_parsing() -> None:
     assert parse_keys("a=1, b=2") == {"a": "1", "b": "2"}
     with pytest.raises(ValueError, match="kid=secret"):
         parse_keys("nokey")
+
+
+def test_a_pseudonym_is_hmac_sha256_of_the_purpose_key() -> None:
+    """Stored pseudonyms must stay valid: the precomputed pads give exactly RFC 2104."""
+    import base64
+    import hashlib
+    import hmac
+
+    from verzuimhub_shared.crypto import _derive, _key_bytes
+
+    key = _derive(_key_bytes("secret"), "pseudonym:melding")
+    p = Pseudonymiser("secret")
+    for value in ("123456782", "", "é" * 80):
+        expected = hmac.new(key, value.encode(), hashlib.sha256).digest()[:24]
+        assert p.pseudonym(value, "melding") == base64.urlsafe_b64encode(expected).decode()

@@ -41,14 +41,13 @@ from sqlalchemy import (
     Table,
     Text,
     func,
-    insert,
     select,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verzuimhub_shared.crypto import Sealer
-from verzuimhub_shared.db import insert_ignore
+from verzuimhub_shared.db import bulk_insert, insert_ignore
 from verzuimhub_shared.logging import get_logger
 
 CLOUDEVENTS_BATCH = "application/cloudevents-batch+json"
@@ -165,7 +164,7 @@ async def append(
                 "body": body,
             }
         )
-    await session.execute(insert(tables.events), rows)
+    await bulk_insert(session, tables.events, rows)
     return list(range(first, last + 1))
 
 

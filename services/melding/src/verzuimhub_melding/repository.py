@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, delete, or_, select, update
+from sqlalchemy import Table, and_, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from verzuimhub_melding.models import DuoOutbox, LedgerEntry, Leerling, Melding, SchoolBeleid
-from verzuimhub_shared.db import insert_ignore
+from verzuimhub_melding.models import (
+    DuoOutbox,
+    LedgerEntry,
+    Leerling,
+    Melding,
+    SchoolBeleid,
+    TeEvalueren,
+)
+from verzuimhub_shared.db import any_of, bulk_insert, bulk_update, json_rows, recordset
 
 L: Table = Leerling.__table__  # type: ignore[assignment]
 E: Table = LedgerEntry.__table__  # type: ignore[assignment]
+T: Table = TeEvalueren.__table__  # type: ignore[assignment]
 
 #: Statuses a gemeente can see (the school has sent them).
 VISIBLE_TO_GEMEENTE = (
@@ -26,49 +34,52 @@ VISIBLE_TO_GEMEENTE = (
 )
 
 
+#: What melding keeps of a pupil besides the identity (rewritten when an event differs).
+PUPIL_FACTS = ("vestiging", "geboortedatum", "woongemeente", "sector", "startkwalificatie")
+_PUPIL_COLUMNS = (L.c.pgn_hash, L.c.brin, L.c.id, *(L.c[name] for name in PUPIL_FACTS))
+
+
 async def leerlingen_by_key(
     session: AsyncSession, keys: Iterable[tuple[str, str]]
-) -> dict[tuple[str, str], Any]:
-    """Pupils by (pseudonym, BRIN). Queried on the pseudonym alone (the leading column of
-    the unique index, one array parameter) and matched on the BRIN here: a tuple IN of a
-    thousand pairs cost a third of a replay in planning and parameter handling."""
+) -> dict[tuple[str, str], tuple[str, tuple[Any, ...]]]:
+    """(id, facts in ``PUPIL_FACTS`` order) of pupils by (pseudonym, BRIN). Queried on the
+    pseudonym alone (the leading column of the unique index, one array parameter) and
+    matched on the BRIN here: a tuple IN of a thousand pairs cost a third of a replay in
+    planning and parameter handling. Rows are read by position (the hot path of a replay)."""
     wanted = set(keys)
     hashes = sorted({h for h, _ in wanted})
-    found: dict[tuple[str, str], Any] = {}
-    for start in range(0, len(hashes), 5000):
-        rows = await session.execute(
-            select(L).where(L.c.pgn_hash.in_(hashes[start : start + 5000]))
-        )
-        for row in rows:
-            if (row.pgn_hash, row.brin) in wanted:
-                found[(row.pgn_hash, row.brin)] = row
+    found: dict[tuple[str, str], tuple[str, tuple[Any, ...]]] = {}
+    for chunk in _chunks(session, hashes):
+        query = select(*_PUPIL_COLUMNS).where(any_of(session, L.c.pgn_hash, chunk))
+        for pgn_hash, brin, leerling_id, *facts in await session.execute(query):
+            if (pgn_hash, brin) in wanted:
+                found[(pgn_hash, brin)] = (leerling_id, tuple(facts))
     return found
 
 
+def _chunks(session: AsyncSession, values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    """One array parameter on PostgreSQL; SQLite binds each value, so stay under its limit."""
+    size = (len(values) or 1) if session.get_bind().dialect.name == "postgresql" else 5000
+    return (values[start : start + size] for start in range(0, len(values), size))
+
+
 async def insert_leerlingen(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    await insert_ignore(session, L, list(rows))
+    await bulk_insert(session, L, rows, ignore_conflicts=True)
 
 
 async def update_leerlingen(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    await session.execute(
-        update(L)
-        .where(L.c.id == bindparam("_id"))
-        .values({k: bindparam(k) for k in rows[0] if k != "_id"}),
-        list(rows),
-    )
+    await bulk_update(session, L, rows, key="id")
 
 
 async def ledger_versions(
     session: AsyncSession, ids: Iterable[str]
 ) -> dict[str, tuple[int, str, date]]:
-    ids = list(set(ids))
+    ids = sorted(set(ids))
     out: dict[str, tuple[int, str, date]] = {}
-    for start in range(0, len(ids), 1000):
+    for chunk in _chunks(session, ids):
         rows = await session.execute(
             select(E.c.registratie_id, E.c.versie, E.c.leerling_id, E.c.datum).where(
-                E.c.registratie_id.in_(ids[start : start + 1000])
+                any_of(session, E.c.registratie_id, chunk)
             )
         )
         for r in rows:
@@ -79,38 +90,32 @@ async def ledger_versions(
 async def upsert_ledger(
     session: AsyncSession, inserts: Sequence[dict[str, Any]], updates: Sequence[dict[str, Any]]
 ) -> None:
-    await insert_ignore(session, E, list(inserts))
-    if updates:
-        await session.execute(
-            update(E)
-            .where(E.c.registratie_id == bindparam("_id"))
-            .values({k: bindparam(k) for k in updates[0] if k != "_id"}),
-            list(updates),
-        )
+    await bulk_insert(session, E, inserts, ignore_conflicts=True)
+    await bulk_update(session, E, updates, key="registratie_id")
 
 
 async def delete_ledger(session: AsyncSession, ids: Sequence[str]) -> None:
-    if ids:
-        await session.execute(delete(E).where(E.c.registratie_id.in_(list(ids))))
+    for chunk in _chunks(session, ids):
+        await session.execute(delete(E).where(any_of(session, E.c.registratie_id, chunk)))
 
 
 async def ledger_of(
     session: AsyncSession, leerling_ids: Sequence[str], since: date | None
 ) -> list[Any]:
-    query = select(E).where(E.c.leerling_id.in_(list(leerling_ids)))
+    query = select(E).where(any_of(session, E.c.leerling_id, leerling_ids))
     if since is not None:
         query = query.where(E.c.datum >= since)
     return list(await session.execute(query.order_by(E.c.datum)))
 
 
 async def leerlingen(session: AsyncSession, ids: Sequence[str]) -> dict[str, Leerling]:
-    rows = await session.execute(select(Leerling).where(Leerling.id.in_(list(ids))))
+    rows = await session.execute(select(Leerling).where(any_of(session, Leerling.id, ids)))
     return {r.id: r for r in rows.scalars()}
 
 
 async def meldingen_of(session: AsyncSession, leerling_ids: Sequence[str]) -> list[Melding]:
     rows = await session.execute(
-        select(Melding).where(Melding.leerling_id.in_(list(leerling_ids))).with_for_update()
+        select(Melding).where(any_of(session, Melding.leerling_id, leerling_ids)).with_for_update()
     )
     return list(rows.scalars())
 
@@ -233,57 +238,51 @@ async def mark_for_evaluation(session: AsyncSession, changed: dict[str, date]) -
     """Upsert marks, keeping the earliest changed date per pupil."""
     if not changed:
         return
-    from datetime import UTC
-
-    from verzuimhub_melding.models import TeEvalueren
-
-    table: Table = TeEvalueren.__table__  # type: ignore[assignment]
     now = datetime.now(UTC)
     rows = [
         {"leerling_id": k, "vanaf": v, "gemarkeerd_op": now} for k, v in sorted(changed.items())
     ]
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy import func
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        # One statement however many pupils (see db.bulk_insert).
+        await session.execute(_MARK_PG, {"rows": json_rows(rows)})
+        return
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        stmt = pg_insert(table)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[table.c.leerling_id],
-            set_={"vanaf": func.least(table.c.vanaf, stmt.excluded.vanaf)},
-        )
-    else:
-        from sqlalchemy import func
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt = sqlite_insert(table)  # type: ignore[assignment]
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[table.c.leerling_id],
-            set_={"vanaf": func.min(table.c.vanaf, stmt.excluded.vanaf)},
-        )
+    stmt = sqlite_insert(T)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[T.c.leerling_id],
+        set_={"vanaf": func.min(T.c.vanaf, stmt.excluded.vanaf)},
+    )
     await session.execute(stmt, rows)
 
 
-async def take_marked(session: AsyncSession, limit: int) -> dict[str, date]:
-    """Claim up to ``limit`` marked pupils (oldest first) and remove their marks."""
-    from verzuimhub_melding.models import TeEvalueren
+_MARK_PG = text(
+    "INSERT INTO te_evalueren (leerling_id, vanaf, gemarkeerd_op) "
+    "SELECT leerling_id, vanaf, gemarkeerd_op FROM "
+    + recordset(T, ("leerling_id", "vanaf", "gemarkeerd_op"))
+    + " ON CONFLICT (leerling_id) DO UPDATE SET vanaf = least(te_evalueren.vanaf, excluded.vanaf)"
+)
 
+
+async def take_marked(
+    session: AsyncSession, limit: int, marked_before: datetime | None = None
+) -> dict[str, date]:
+    """Claim up to ``limit`` marked pupils (oldest first) and remove their marks."""
+    query = select(TeEvalueren.leerling_id, TeEvalueren.vanaf)
+    if marked_before is not None:
+        query = query.where(TeEvalueren.gemarkeerd_op < marked_before)
     rows = (
         await session.execute(
-            select(TeEvalueren.leerling_id, TeEvalueren.vanaf)
-            .order_by(TeEvalueren.gemarkeerd_op)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+            query.order_by(TeEvalueren.gemarkeerd_op).limit(limit).with_for_update(skip_locked=True)
         )
     ).all()
     marked = {r.leerling_id: r.vanaf for r in rows}
     if marked:
-        await session.execute(delete(TeEvalueren).where(TeEvalueren.leerling_id.in_(list(marked))))
+        await session.execute(
+            delete(TeEvalueren).where(any_of(session, TeEvalueren.leerling_id, list(marked)))
+        )
     return marked
 
 
 async def marked_count(session: AsyncSession) -> int:
-    from sqlalchemy import func
-
-    from verzuimhub_melding.models import TeEvalueren
-
     return int((await session.execute(select(func.count()).select_from(TeEvalueren))).scalar_one())

@@ -170,6 +170,8 @@ async def apply_ingest_events(
 
     puts = [reg for op, reg in final.values() if op == "put"]
     link = {r.pgn: ctx.pseudonymiser.pseudonym(r.pgn, LINK) for r in puts}
+    # Most events repeat what melding knows of the pupil: a pupil row is written only when
+    # one of these facts changed.
     known = await repo.leerlingen_by_key(session, ((link[r.pgn], r.brin) for r in puts))
     now = datetime.now(UTC)
     new_pupils: dict[tuple[str, str], dict[str, Any]] = {}
@@ -177,17 +179,18 @@ async def apply_ingest_events(
     inserts, updates = [], []
     for reg in puts:
         key = (link[reg.pgn], reg.brin)
-        facts = {
-            "vestiging": reg.vestiging,
-            "geboortedatum": reg.geboortedatum,
-            "woongemeente": reg.woongemeente,
-            "sector": reg.sector,
-            "startkwalificatie": reg.startkwalificatie,
-            "gewijzigd_op": now,
-        }
+        current: tuple[Any, ...] = (  # in repo.PUPIL_FACTS order
+            reg.vestiging,
+            reg.geboortedatum,
+            reg.woongemeente,
+            reg.sector,
+            reg.startkwalificatie,
+        )
+        facts = dict(zip(repo.PUPIL_FACTS, current, strict=True), gewijzigd_op=now)
         if key in known:
-            leerling_id = known[key].id
-            pupil_updates[leerling_id] = facts | {"_id": leerling_id}
+            leerling_id, known_facts = known[key]
+            if leerling_id in pupil_updates or known_facts != current:
+                pupil_updates[leerling_id] = facts | {"_id": leerling_id}
         elif key in new_pupils:
             leerling_id = new_pupils[key]["id"]
             new_pupils[key].update(facts)
@@ -215,7 +218,7 @@ async def apply_ingest_events(
         if previous is None:
             inserts.append(row | {"registratie_id": reg.registratie_id})
         elif reg.versie >= previous[0]:
-            updates.append(row | {"_id": reg.registratie_id})
+            updates.append(row | {"_registratie_id": reg.registratie_id})
             touch(previous[1], previous[2])
         else:
             continue
@@ -234,10 +237,16 @@ async def apply_ingest_events(
     return len(changed)
 
 
-async def evaluate_pending(session: AsyncSession, ctx: MeldingContext, limit: int = 500) -> int:
-    """Evaluate up to ``limit`` marked pupils, each once however many events touched it, and
-    clear their marks in the same transaction (SKIP LOCKED: replicas share the work)."""
-    marked = await repo.take_marked(session, limit)
+async def evaluate_pending(
+    session: AsyncSession,
+    ctx: MeldingContext,
+    limit: int = 500,
+    marked_before: datetime | None = None,
+) -> int:
+    """Evaluate up to ``limit`` marked pupils (only those marked before ``marked_before``,
+    when given), each once however many events touched it, and clear their marks in the
+    same transaction (SKIP LOCKED: replicas share the work)."""
+    marked = await repo.take_marked(session, limit, marked_before)
     if marked:
         await evaluate_leerlingen(session, ctx, marked)
     return len(marked)
@@ -593,7 +602,8 @@ async def file_overig(
     known = await repo.leerlingen_by_key(session, [key])
     if key not in known:
         raise NotFound("Van deze leerling is op deze school geen verzuim geregistreerd")
-    pupil = (await repo.leerlingen(session, [known[key].id]))[known[key].id]
+    leerling_id = known[key][0]
+    pupil = (await repo.leerlingen(session, [leerling_id]))[leerling_id]
     entries = [ledger_entry(r) for r in await repo.ledger_of(session, [pupil.id], begindatum)]
     dagen = specificatie(entries, begindatum, einddatum)
     if not dagen:

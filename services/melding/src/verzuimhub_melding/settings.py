@@ -21,7 +21,15 @@ class MeldingSettings(ServiceSettings):
     feed_token_file: Path | None = Field(
         None, description="File holding the consumer token for ingest's feed (re-read)."
     )
-    feed_batch_size: int = Field(1000, description="Events fetched from ingest per batch.")
+    feed_batch_size: int = Field(
+        5000, ge=1, le=5000, description="Events fetched from ingest per batch (ingest's most)."
+    )
+    evaluation_defer_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="While the consumer catches up on a backlog, pupils marked less than this "
+        "long ago wait for the rules (later events would mark them again).",
+    )
     duo_url: str = Field("http://127.0.0.1:8004", description="Base URL of DUO (ROD).")
     duo_timeout_seconds: float = Field(10.0, description="Timeout of one call to DUO.")
     duo_max_attempts: int = Field(

@@ -84,8 +84,21 @@ def ingest_consumer(app: FastAPI, client: Any) -> FeedConsumer:
         handler=handler,
         client=client,
         batch_size=settings.feed_batch_size,
-        on_lag=feed_lag_reporter(app.state.metrics),
+        on_lag=_lag_watch(app),
     )
+
+
+def _lag_watch(app: FastAPI) -> Any:
+    """Report the consumer's lag as a metric, and note whether it is catching up (more than
+    a batch behind) for the evaluator's priority (see ``evaluate_marked``)."""
+    report = feed_lag_reporter(app.state.metrics)
+    settings: MeldingSettings = app.state.settings
+
+    def on_lag(feed: str, lag: int) -> None:
+        report(feed, lag)
+        app.state.catching_up = lag > settings.feed_batch_size
+
+    return on_lag
 
 
 async def catch_up(app: FastAPI, client: Any) -> int:
@@ -347,13 +360,21 @@ def _today() -> date:
 
 
 async def evaluate_marked(app: FastAPI, stop: asyncio.Event) -> None:
-    """The rules, for each pupil the consumer marked: once per pupil however many events."""
+    """The rules, for each pupil the consumer marked: once per pupil however many events.
+
+    While the consumer catches up on a backlog (a replay, a restart after an outage), a pupil
+    evaluated now would very likely be marked again by the next batches: the rules wait for
+    marks younger than ``evaluation_defer_seconds`` and leave the CPU to the consumer. The
+    wait is bounded by that setting; at the head of the feed (the usual case) marks are
+    evaluated at once (ADR 0009)."""
     settings: MeldingSettings = app.state.settings
     db: Database = app.state.db
     ctx: service.MeldingContext = app.state.melding
+    defer = timedelta(seconds=settings.evaluation_defer_seconds)
     while not stop.is_set():
+        before = datetime.now(UTC) - defer if getattr(app.state, "catching_up", False) else None
         async with db.transaction() as session:
-            evaluated = await service.evaluate_pending(session, ctx)
+            evaluated = await service.evaluate_pending(session, ctx, marked_before=before)
         if evaluated == 0 and await sleep_or_stop(stop, min(0.2, settings.worker_interval_seconds)):
             return
 

@@ -1,0 +1,151 @@
+"""Set-based writes (``bulk_insert``, ``bulk_update``, ``any_of``) on PostgreSQL and SQLite:
+the same rows in, the same rows stored, whichever path the dialect takes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    select,
+)
+from sqlalchemy.exc import DBAPIError
+
+from verzuimhub.testing import run_sync
+from verzuimhub_shared.db import Database, any_of, bulk_insert, bulk_update
+from verzuimhub_shared.testing.postgres import PostgresServer
+
+metadata = MetaData()
+THINGS = Table(
+    "things",
+    metadata,
+    Column("id", String(8), primary_key=True),
+    Column("n", Integer, nullable=False),
+    Column("x", Float, nullable=True),
+    Column("day", Date, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("ok", Boolean, nullable=True),
+    Column("note", String(20), nullable=True),
+)
+AT = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
+
+
+def rows(count: int, start: int = 0) -> list[dict[str, object]]:
+    return [
+        {
+            "id": f"r{i}",
+            "n": i,
+            "x": i / 4 if i % 3 else None,
+            "day": date(2026, 1, 1 + i % 28),
+            "at": AT,
+            "ok": [True, False, None][i % 3],
+            "note": None if i % 2 else f"n\"'{{,}}\\{i}",  # JSON and array-literal specials
+        }
+        for i in range(start, start + count)
+    ]
+
+
+@pytest.fixture(scope="module")
+def pg_url(pg: PostgresServer) -> str:
+    return pg.url_for(run_sync(pg.create_database("vzh_test_bulk")))
+
+
+@pytest_asyncio.fixture(params=["postgresql", "sqlite"])
+async def db(
+    request: pytest.FixtureRequest, pg_url: str, tmp_path: Path
+) -> AsyncIterator[Database]:
+    url = pg_url if request.param == "postgresql" else f"sqlite+aiosqlite:///{tmp_path}/b.db"
+    database = Database(url)
+    async with database.engine.begin() as conn:
+        await conn.run_sync(metadata.drop_all)
+        await conn.run_sync(metadata.create_all)
+    yield database
+    await database.dispose()
+
+
+async def stored(db: Database) -> list[dict[str, object]]:
+    async with db.transaction() as session:
+        result = await session.execute(select(THINGS).order_by(THINGS.c.n))
+        return [
+            dict(r._mapping) | {"at": r.at.replace(tzinfo=UTC) if r.at.tzinfo is None else r.at}
+            for r in result
+        ]
+
+
+async def test_inserted_rows_are_stored_exactly(db: Database) -> None:
+    async with db.transaction() as session:
+        await bulk_insert(session, THINGS, rows(300))
+    assert await stored(db) == rows(300)
+
+
+async def test_ignoring_conflicts_returns_only_the_rows_inserted(db: Database) -> None:
+    async with db.transaction() as session:
+        await bulk_insert(session, THINGS, rows(10))
+    async with db.transaction() as session:
+        inserted = await bulk_insert(
+            session, THINGS, rows(15, start=5), ignore_conflicts=True, returning="id"
+        )
+    assert sorted(inserted) == sorted(f"r{i}" for i in range(10, 20))
+    assert len(await stored(db)) == 20
+
+
+async def test_a_conflict_is_an_error_unless_ignored(db: Database) -> None:
+    async with db.transaction() as session:
+        await bulk_insert(session, THINGS, rows(3))
+    with pytest.raises(DBAPIError):
+        async with db.transaction() as session:
+            await bulk_insert(session, THINGS, rows(1))
+
+
+async def test_a_value_too_long_is_refused_not_truncated(db: Database) -> None:
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite does not enforce VARCHAR lengths")
+    too_long = rows(1)[0] | {"note": "x" * 21}
+    with pytest.raises(DBAPIError, match="too long"):
+        async with db.transaction() as session:
+            await bulk_insert(session, THINGS, [too_long])
+    async with db.transaction() as session:
+        await bulk_insert(session, THINGS, rows(1))
+    with pytest.raises(DBAPIError, match="too long"):
+        async with db.transaction() as session:
+            await bulk_update(session, THINGS, [{"_id": "r0", "note": "y" * 21}], key="id")
+
+
+async def test_updates_change_only_the_rows_named(db: Database) -> None:
+    async with db.transaction() as session:
+        await bulk_insert(session, THINGS, rows(50))
+    changes = [{"_id": f"r{i}", "n": 1000 + i, "note": None, "ok": True} for i in range(0, 50, 5)]
+    async with db.transaction() as session:
+        await bulk_update(session, THINGS, changes, key="id")
+    expected = rows(50)
+    for row in expected:
+        if int(str(row["id"])[1:]) % 5 == 0:
+            row.update(n=1000 + int(str(row["id"])[1:]), note=None, ok=True)
+    assert sorted(await stored(db), key=lambda r: str(r["id"])) == sorted(
+        expected, key=lambda r: str(r["id"])
+    )
+
+
+async def test_any_of_matches_like_in(db: Database) -> None:
+    async with db.transaction() as session:
+        await bulk_insert(session, THINGS, rows(40))
+    wanted = [f"r{i}" for i in range(0, 40, 3)] + ["absent"]
+    async with db.transaction() as session:
+        found = (
+            await session.execute(select(THINGS.c.id).where(any_of(session, THINGS.c.id, wanted)))
+        ).scalars()
+        assert sorted(found) == sorted(wanted[:-1])
+        none = await session.execute(select(THINGS.c.id).where(any_of(session, THINGS.c.id, [])))
+        assert none.all() == []
