@@ -24,7 +24,14 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 
 from verzuimhub.testing import run_sync
-from verzuimhub_shared.db import Database, any_of, bulk_insert, bulk_update
+from verzuimhub_shared.db import (
+    Database,
+    any_of,
+    bulk_delete,
+    bulk_insert,
+    bulk_update,
+    bulk_upsert,
+)
 from verzuimhub_shared.testing.postgres import PostgresServer
 
 metadata = MetaData()
@@ -149,3 +156,23 @@ async def test_any_of_matches_like_in(db: Database) -> None:
         assert sorted(found) == sorted(wanted[:-1])
         none = await session.execute(select(THINGS.c.id).where(any_of(session, THINGS.c.id, [])))
         assert none.all() == []
+
+
+async def test_upsert_inserts_new_rows_and_overwrites_existing_ones(db: Database) -> None:
+    async with db.transaction() as session:
+        await bulk_insert(session, THINGS, rows(10))
+    changed = [row | {"n": 100 + int(str(row["id"])[1:]), "note": "new"} for row in rows(10, 5)]
+    async with db.transaction() as session:
+        await bulk_upsert(session, THINGS, changed, keys=("id",))
+    assert await stored(db) == rows(5) + changed
+
+
+async def test_delete_removes_exactly_the_keys_given(db: Database) -> None:
+    async with db.transaction() as session:
+        await bulk_insert(session, THINGS, rows(20))
+    async with db.transaction() as session:
+        await bulk_delete(
+            session, THINGS, [{"id": f"r{i}"} for i in range(0, 20, 2)] + [{"id": "x"}]
+        )
+        await bulk_delete(session, THINGS, [])
+    assert [row["id"] for row in await stored(db)] == [f"r{i}" for i in range(1, 20, 2)]

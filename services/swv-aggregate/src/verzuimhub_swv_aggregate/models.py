@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import BigInteger, Boolean, Date, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, Date, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from verzuimhub_shared.db import new_metadata
@@ -60,7 +60,7 @@ class LeerlingPeriode(Base):
     """One pupil's minutes in one scope, sector and period: counts distinct pupils and tiers."""
 
     __tablename__ = "leerling_perioden"
-    __table_args__ = (Index("ix_leerling_perioden_period", "period_kind", "period"),)
+    # Only the primary key: see migration 0003 (a period index misled the planner).
 
     leerling: Mapped[str] = mapped_column(String(128), primary_key=True)
     scope: Mapped[str] = mapped_column(String(16), primary_key=True)

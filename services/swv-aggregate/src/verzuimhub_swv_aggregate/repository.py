@@ -7,44 +7,55 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from verzuimhub_shared.db import json_rows, recordset
 from verzuimhub_swv_aggregate.models import Rollup, VrijstellingStroom
 
 
-def _upsert_add(session: AsyncSession, table: Any, keys: list[str], value: str) -> Any:
-    stmt: Any
+async def _add(
+    session: AsyncSession, table: Any, rows: list[dict[str, Any]], keys: list[str], value: str
+) -> None:
+    """``value += delta`` per key, inserting missing keys. Rows arrive sorted by key: a
+    stable lock order for concurrent consumers. PostgreSQL: one statement with the rows as
+    a JSON document (``db.bulk_insert``); SQLite: an executemany."""
+    if not rows:
+        return
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        names = ", ".join([*keys, value])
+        conflict = ", ".join(keys)
+        sql = (
+            f"INSERT INTO {table.name} ({names}) SELECT {names} "
+            f"FROM {recordset(table, [*keys, value])} "
+            f"ON CONFLICT ({conflict}) "
+            f"DO UPDATE SET {value} = {table.name}.{value} + excluded.{value}"
+        )
+        await session.execute(text(sql), {"rows": json_rows(rows)})
+        return
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        stmt = pg_insert(table)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt = sqlite_insert(table)
-    return stmt.on_conflict_do_update(
+    stmt = sqlite_insert(table)
+    stmt = stmt.on_conflict_do_update(
         index_elements=keys, set_={value: table.c[value] + stmt.excluded[value]}
     )
+    await session.execute(stmt, rows)
 
 
 async def add_rollups(session: AsyncSession, deltas: Mapping[Any, int]) -> None:
     """``value += delta`` per rollup key (scope, sector, kind, period, metric, category)."""
     names = ["scope", "sector", "period_kind", "period", "metric", "category"]
     rows = [dict(zip(names, key, strict=True)) | {"value": d} for key, d in deltas.items() if d]
-    if rows:
-        rows.sort(key=lambda r: tuple(r[n] for n in names))  # a stable lock order
-        await session.execute(_upsert_add(session, Rollup.__table__, names, "value"), rows)
+    rows.sort(key=lambda r: tuple(r[n] for n in names))
+    await _add(session, Rollup.__table__, rows, names, "value")
 
 
 async def add_flows(session: AsyncSession, deltas: Mapping[Any, int]) -> None:
     """``aantal += delta`` per (scope, soort, leeftijdsband, dag, richting)."""
     names = ["scope", "soort", "leeftijdsband", "dag", "richting"]
     rows = [dict(zip(names, key, strict=True)) | {"aantal": d} for key, d in deltas.items() if d]
-    if rows:
-        rows.sort(key=lambda r: tuple(str(r[n]) for n in names))
-        table = VrijstellingStroom.__table__
-        await session.execute(_upsert_add(session, table, names, "aantal"), rows)
+    rows.sort(key=lambda r: tuple(str(r[n]) for n in names))
+    await _add(session, VrijstellingStroom.__table__, rows, names, "aantal")
 
 
 async def rollups_for(

@@ -26,11 +26,18 @@ from functools import cache
 from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import Table, and_, delete, insert, select
+from sqlalchemy import Table, delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verzuimhub_shared import events as ev
 from verzuimhub_shared.calendar import SchoolCalendar, region_calendar
+from verzuimhub_shared.db import (
+    bulk_delete,
+    bulk_upsert,
+    json_rows,
+    plan_for_these_rows,
+    recordset,
+)
 from verzuimhub_shared.logging import get_logger
 from verzuimhub_shared.refdata import RefData
 from verzuimhub_swv_aggregate import repository as repo
@@ -222,10 +229,12 @@ async def _apply_registraties(
     existed = set(current)
 
     changes: list[tuple[RegState, int]] = []
+    dirty: set[str] = set()
     for rid, new in ops:
         old = current.get(rid)
         if old == new:
             continue  # an identical replay of the same state changes nothing
+        dirty.add(rid)
         if old is not None:
             changes.append((old, -1))
         if new is not None:
@@ -260,11 +269,14 @@ async def _apply_registraties(
                     rollups[(*base, metric, category)] += 1
 
     await _store_pupil_periods(session, wanted, pupils)
-    for chunk in _chunks(sorted(existed | {rid for rid, s in current.items() if s is not None})):
-        await session.execute(delete(t).where(t.c.id.in_(chunk)))
-    rows = [{"id": rid, **_reg_row(state)} for rid, state in current.items() if state is not None]
-    if rows:
-        await session.execute(insert(t), rows)
+    gone = [{"id": rid} for rid in sorted(dirty & existed) if current[rid] is None]
+    await bulk_delete(session, t, gone)
+    rows = [
+        {"id": rid, **_reg_row(reg_state)}
+        for rid in sorted(dirty)
+        if (reg_state := current[rid]) is not None
+    ]
+    await bulk_upsert(session, t, rows, keys=("id",))
 
 
 def _reg_row(state: RegState) -> dict[str, Any]:
@@ -280,23 +292,33 @@ def _reg_row(state: RegState) -> dict[str, Any]:
     }
 
 
-def _pupil_filter(wanted: set[PupilKey]) -> Any:
-    t = _table(LeerlingPeriode)
-    return and_(
-        t.c.leerling.in_(sorted({k[0] for k in wanted})),
-        t.c.period.in_(sorted({k[4] for k in wanted})),
-    )
+_PUPIL_KEY = ("leerling", "scope", "sector", "period_kind", "period")
 
 
 async def _load_pupil_periods(
     session: AsyncSession, wanted: set[PupilKey]
 ) -> dict[PupilKey, PupilPeriod]:
-    """The wanted rows (and, harmlessly, a few more of the same pupils and periods)."""
+    """The wanted rows: on PostgreSQL exactly those (a join on the primary key with the
+    keys as one JSON document); elsewhere by pupil and period (a few more, harmlessly)."""
     pupils: dict[PupilKey, PupilPeriod] = {}
     if not wanted:
         return pupils
     t = _table(LeerlingPeriode)
-    for row in await session.execute(select(t).where(_pupil_filter(wanted))):
+    if session.get_bind().dialect.name == "postgresql":
+        keys = [dict(zip(_PUPIL_KEY, key, strict=True)) for key in sorted(wanted)]
+        await plan_for_these_rows(session, keys)
+        match = " AND ".join(f"p.{c} = x.{c}" for c in _PUPIL_KEY)
+        query: Any = text(
+            f"SELECT p.* FROM leerling_perioden p JOIN {recordset(t, _PUPIL_KEY)} ON {match}"
+        )
+        result = await session.execute(query, {"rows": json_rows(keys)})
+    else:
+        query = select(t).where(
+            t.c.leerling.in_(sorted({k[0] for k in wanted})),
+            t.c.period.in_(sorted({k[4] for k in wanted})),
+        )
+        result = await session.execute(query)
+    for row in result:
         key = (row.leerling, row.scope, row.sector, row.period_kind, row.period)
         pupils[key] = PupilPeriod(
             row.registraties, row.geoorloofd, row.ongeoorloofd, row.deelname, row.gepland
@@ -307,29 +329,28 @@ async def _load_pupil_periods(
 async def _store_pupil_periods(
     session: AsyncSession, wanted: set[PupilKey], pupils: dict[PupilKey, PupilPeriod]
 ) -> None:
-    """Replace exactly the rows loaded (same filter) with their new state; drop empty ones."""
-    if not wanted:
-        return
+    """Write back exactly the rows the batch touched: upsert the live ones, delete the ones
+    without registrations left (work per batch, not per pupil-year)."""
     t = _table(LeerlingPeriode)
-    await session.execute(delete(t).where(_pupil_filter(wanted)))
-    rows = [
-        {
-            "leerling": k[0],
-            "scope": k[1],
-            "sector": k[2],
-            "period_kind": k[3],
-            "period": k[4],
-            "registraties": p.registraties,
-            "geoorloofd": p.geoorloofd,
-            "ongeoorloofd": p.ongeoorloofd,
-            "deelname": p.deelname,
-            "gepland": p.gepland,
-        }
-        for k, p in pupils.items()
-        if p.registraties > 0
-    ]
-    if rows:
-        await session.execute(insert(t), rows)
+    live, gone = [], []
+    for key in sorted(wanted):
+        state = pupils[key]
+        named = dict(zip(_PUPIL_KEY, key, strict=True))
+        if state.registraties > 0:
+            live.append(
+                named
+                | {
+                    "registraties": state.registraties,
+                    "geoorloofd": state.geoorloofd,
+                    "ongeoorloofd": state.ongeoorloofd,
+                    "deelname": state.deelname,
+                    "gepland": state.gepland,
+                }
+            )
+        else:
+            gone.append(named)
+    await bulk_delete(session, t, gone)
+    await bulk_upsert(session, t, live, keys=_PUPIL_KEY)
 
 
 # --- vrijstellingen and absoluut verzuim ---------------------------------------------
