@@ -143,12 +143,10 @@ async def bulk_insert(
     if ignore_conflicts:
         stmt = stmt.on_conflict_do_nothing()
     if returning:
-        # SQLite has no RETURNING for executemany: one row at a time.
-        stmt = stmt.returning(table.c[returning])
-        out: list[Any] = []
-        for row in rows:
-            out.extend((await session.execute(stmt, dict(row))).scalars())
-        return out
+        # SQLAlchemy batches an executemany with RETURNING into a few multi-row statements
+        # ("insertmanyvalues"), in chunks that stay under SQLite's parameter limit.
+        result = await session.execute(stmt.returning(table.c[returning]), list(rows))
+        return list(result.scalars())
     await session.execute(stmt, list(rows))
     return []
 

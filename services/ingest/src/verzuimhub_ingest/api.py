@@ -136,7 +136,7 @@ async def create_batch(
 def _item_result(outcome: service.ItemOutcome) -> dict[str, Any]:
     result: dict[str, Any] = {"index": outcome.index, "uitkomst": outcome.uitkomst}
     if outcome.bevestiging is not None:
-        result["registratie"] = outcome.bevestiging.model_dump(mode="json", by_alias=True)
+        result["registratie"] = outcome.bevestiging
     if outcome.problem is not None:
         p: ProblemError = outcome.problem
         result["probleem"] = {

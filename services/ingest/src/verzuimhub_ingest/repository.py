@@ -6,17 +6,11 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import (
-    Table,
-    and_,
-    bindparam,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import Table, and_, bindparam, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verzuimhub_ingest.models import Registratie, Vrijstelling
+from verzuimhub_shared.db import bulk_insert, bulk_update
 
 R: Table = Registratie.__table__  # type: ignore[assignment]
 V: Table = Vrijstelling.__table__  # type: ignore[assignment]
@@ -48,37 +42,61 @@ _MINUTES_ONE = select(R.c.id, R.c.pgn_hash, R.c.datum, R.c.minuten).where(
 )
 
 
+# PostgreSQL: a batch's keys and pupil-days travel as two arrays, joined on the index they
+# match: exactly the rows asked for, in one prepared statement whatever the batch size
+# (an expanding IN of thousands of values was compiled per length and planned slowly).
+_LOCK_PAIRS = text(
+    f"SELECT {', '.join('r.' + c.name for c in _EXISTING_COLUMNS)} FROM registraties AS r "
+    "JOIN unnest(CAST(:brins AS varchar[]), CAST(:ids AS varchar[])) AS k(brin, sid) "
+    "ON r.brin = k.brin AND r.school_registratie_id = k.sid "
+    "FOR UPDATE OF r"
+)
+_MINUTES_PAIRS = text(
+    "SELECT r.id, r.pgn_hash, r.datum, r.minuten FROM registraties AS r "
+    "JOIN unnest(CAST(:hashes AS varchar[]), CAST(:days AS date[])) AS p(pgn_hash, datum) "
+    "ON r.pgn_hash = p.pgn_hash AND r.datum = p.datum "
+    "WHERE NOT r.ingetrokken"
+)
+
+
+def _is_postgresql(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
 async def lock_existing(
     session: AsyncSession, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], Any]:
     """Current rows for (brin, school id) keys, locked for this transaction."""
     keys = list(set(keys))
     found: dict[tuple[str, str], Any] = {}
+    if not keys:
+        return found
     if len(keys) == 1:
         brin, sid = keys[0]
-        for row in await session.execute(_LOCK_ONE, {"brin": brin, "sid": sid}):
-            found[(row.brin, row.school_registratie_id)] = row
-        return found
-    # On the unique index's columns with two arrays, matched to the pairs here: a tuple IN of
-    # a thousand pairs costs more in planning and parameters than the query itself. A row
-    # of another requested BRIN with a requested id is locked too; harmless.
+        rows = await session.execute(_LOCK_ONE, {"brin": brin, "sid": sid})
+    elif _is_postgresql(session):
+        brins, ids = zip(*keys, strict=True)
+        rows = await session.execute(_LOCK_PAIRS, {"brins": list(brins), "ids": list(ids)})
+    else:
+        return await _lock_existing_portable(session, keys)
+    for row in rows:
+        found[(row.brin, row.school_registratie_id)] = row
+    return found
+
+
+async def _lock_existing_portable(
+    session: AsyncSession, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], Any]:
+    # On the unique index's columns with two IN lists, matched to the pairs here (a tuple
+    # IN is not portable). A row of another requested BRIN with a requested id is locked
+    # too; harmless.
     wanted = set(keys)
     brins = sorted({b for b, _ in wanted})
     ids = sorted({i for _, i in wanted})
+    found: dict[tuple[str, str], Any] = {}
     for start in range(0, len(ids), 5000):
         rows = await session.execute(
-            select(
-                R.c.id,
-                R.c.brin,
-                R.c.school_registratie_id,
-                R.c.versie,
-                R.c.payload_hash,
-                R.c.catalogus_versie,
-                R.c.ingetrokken,
-                R.c.pgn_hash,
-                R.c.datum,
-                R.c.minuten,
-            )
+            select(*_EXISTING_COLUMNS)
             .where(R.c.brin.in_(brins), R.c.school_registratie_id.in_(ids[start : start + 5000]))
             .with_for_update()
         )
@@ -91,17 +109,27 @@ async def lock_existing(
 async def minutes_on_days(session: AsyncSession, pairs: Iterable[tuple[str, date]]) -> list[Any]:
     """(id, pgn_hash, datum, minuten) of live registrations of these pupils on these days."""
     pairs = list(set(pairs))
-    out: list[Any] = []
     if not pairs:
-        return out
+        return []
     if len(pairs) == 1:
         pgn_hash, datum = pairs[0]
         return list(await session.execute(_MINUTES_ONE, {"pgn_hash": pgn_hash, "datum": datum}))
+    if _is_postgresql(session):
+        hashes, days = zip(*pairs, strict=True)
+        params = {"hashes": list(hashes), "days": list(days)}
+        return list(await session.execute(_MINUTES_PAIRS, params))
+    return await _minutes_on_days_portable(session, pairs)
+
+
+async def _minutes_on_days_portable(
+    session: AsyncSession, pairs: list[tuple[str, date]]
+) -> list[Any]:
     # Pupils' pseudonyms (the index's leading column) within the batch's date span, matched
-    # to the pairs here: see lock_existing.
+    # to the pairs here: see _lock_existing_portable.
     wanted = set(pairs)
     hashes = sorted({h for h, _ in wanted})
     first, last = min(d for _, d in wanted), max(d for _, d in wanted)
+    out: list[Any] = []
     for start in range(0, len(hashes), 5000):
         rows = await session.execute(
             select(R.c.id, R.c.pgn_hash, R.c.datum, R.c.minuten).where(
@@ -115,33 +143,23 @@ async def minutes_on_days(session: AsyncSession, pairs: Iterable[tuple[str, date
 
 
 async def insert_registraties(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
-    """Insert new rows; returns the ids actually inserted (a concurrent twin loses)."""
+    """Insert new rows (all with the same keys); returns the ids actually inserted (a
+    concurrent twin loses)."""
     if not rows:
         return set()
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    stmt = dialect_insert(R).on_conflict_do_nothing().returning(R.c.id)
-    inserted: set[str] = set()
-    for start in range(0, len(rows), 1000):
-        result = await session.execute(stmt, list(rows[start : start + 1000]))
-        inserted.update(result.scalars())
-    return inserted
+    return set(await bulk_insert(session, R, rows, ignore_conflicts=True, returning="id"))
 
 
 async def update_registraties(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    from sqlalchemy import bindparam
+    """Replace existing rows (all with the same keys, ``id`` among them) by id."""
+    if rows:
+        await bulk_update(
+            session, R, [{"_id": row["id"]} | _without_id(row) for row in rows], key="id"
+        )
 
-    stmt = (
-        update(R)
-        .where(R.c.id == bindparam("_id"))
-        .values({k: bindparam(k) for k in rows[0] if k not in ("_id", "id")})
-    )
-    await session.execute(stmt, list(rows))
+
+def _without_id(row: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in row.items() if name != "id"}
 
 
 async def get_registratie(session: AsyncSession, brin: str, school_id: str) -> Registratie | None:

@@ -126,10 +126,19 @@ class Catalogue(BaseModel):
 
     def get(self, code: str) -> Category | None:
         """The category with ``code``, retired ones included; None when unknown."""
-        return self._by_code.get(code)
+        return self._index().get(code)
 
     def __contains__(self, code: object) -> bool:
-        return code in self._by_code
+        return code in self._index()
+
+    def _index(self) -> dict[str, Category]:
+        # Straight from pydantic's private storage: ``self._by_code`` goes through
+        # BaseModel.__getattr__, several times the cost of the lookup itself, and this runs
+        # for every registration (validation and projection).
+        private = self.__pydantic_private__
+        assert private is not None
+        by_code: dict[str, Category] = private["_by_code"]
+        return by_code
 
     @property
     def codes(self) -> tuple[str, ...]:

@@ -8,38 +8,47 @@ week, an age band and a coarse group.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
+from typing import Any, Protocol
 
 from verzuimhub_ingest.domain.catalogue import Category
-from verzuimhub_shared.events import (
-    RegistratieVoorMelding,
-    RegistratieVoorSwv,
-    Soort,
-    VrijstellingVoorSwv,
-)
+from verzuimhub_shared.events import Soort, VrijstellingVoorSwv
 from verzuimhub_shared.periods import age_band_on, iso_week_label, month_label, school_year_of
 
 
-@dataclass(frozen=True)
-class RegistratieFeiten:
-    """A validated registration with its hub id: the input of both projections."""
+class RegistratieFeiten(Protocol):
+    """A validated registration: the input of both projections (``RegistratieIn`` is one,
+    so a batch projects its items as they are, without a copy per item)."""
 
-    registratie_id: str
-    versie: int
-    pgn: str
-    geboortedatum: date
-    woongemeente: str
-    brin: str
-    vestiging: str
-    sector: str
-    datum: date
-    minuten: int
-    eenheid: str
-    aantal_eenheden: float
-    alle_lessen_gemist: bool
-    startkwalificatie: bool | None
-    categorie: str
+    @property
+    def versie(self) -> int: ...
+    @property
+    def pgn(self) -> str: ...
+    @property
+    def geboortedatum(self) -> date: ...
+    @property
+    def woongemeente(self) -> str: ...
+    @property
+    def brin(self) -> str: ...
+    @property
+    def vestiging(self) -> str: ...
+    @property
+    def sector(self) -> str: ...
+    @property
+    def datum(self) -> date: ...
+    @property
+    def minuten(self) -> int: ...
+    @property
+    def eenheid(self) -> str: ...
+    @property
+    def aantal_eenheden(self) -> float: ...
+    @property
+    def alle_lessen_gemist(self) -> bool: ...
+    @property
+    def startkwalificatie(self) -> bool | None: ...
+    @property
+    def categorie(self) -> str: ...
 
 
 def soort_of(category: Category) -> Soort:
@@ -48,31 +57,40 @@ def soort_of(category: Category) -> Soort:
     return "geoorloofd" if category.authorised else "ongeoorloofd"
 
 
-def voor_melding(feiten: RegistratieFeiten, category: Category) -> RegistratieVoorMelding:
+# The projections are event data as the feed carries it: JSON-ready dicts, camelCase, keys
+# in the order of the contract models (RegistratieVoorMelding, RegistratieVoorSwv in
+# verzuimhub_shared.events). They are built by hand, not through those models: a model
+# round trip per event cost more than everything else a registration needs. The tests
+# hold every projection equal to its model's ``model_dump(mode="json", by_alias=True)``.
+
+
+def voor_melding(
+    registratie_id: str, feiten: RegistratieFeiten, category: Category
+) -> dict[str, Any]:
+    """``registratie.vastgelegd`` for melding: the identity, and the reason only for
+    unauthorised absence."""
     soort = soort_of(category)
-    return RegistratieVoorMelding.model_validate(
-        {
-            "registratie_id": feiten.registratie_id,
-            "versie": feiten.versie,
-            "pgn": feiten.pgn,
-            "geboortedatum": feiten.geboortedatum,
-            "woongemeente": feiten.woongemeente,
-            "brin": feiten.brin,
-            "vestiging": feiten.vestiging,
-            "sector": feiten.sector,
-            "datum": feiten.datum,
-            "minuten": feiten.minuten,
-            "eenheid": feiten.eenheid,
-            "aantal_eenheden": feiten.aantal_eenheden,
-            "alle_lessen_gemist": feiten.alle_lessen_gemist,
-            "startkwalificatie": feiten.startkwalificatie,
-            "soort": soort,
-            # Leerplichtwet art. 12 / Kamervragen 2022: the reason for authorised absence
-            # stays at school; only unauthorised absence carries its category.
-            "categorie": feiten.categorie if soort == "ongeoorloofd" else None,
-            "luxe_verzuim": category.duo_verzuimsoort == "L",
-        }
-    )
+    return {
+        "registratieId": registratie_id,
+        "versie": feiten.versie,
+        "pgn": feiten.pgn,
+        "geboortedatum": feiten.geboortedatum.isoformat(),
+        "woongemeente": feiten.woongemeente,
+        "brin": feiten.brin,
+        "vestiging": feiten.vestiging,
+        "sector": feiten.sector,
+        "datum": feiten.datum.isoformat(),
+        "minuten": feiten.minuten,
+        "eenheid": feiten.eenheid,
+        "aantalEenheden": float(feiten.aantal_eenheden),
+        "alleLessenGemist": feiten.alle_lessen_gemist,
+        "startkwalificatie": feiten.startkwalificatie,
+        "soort": soort,
+        # Leerplichtwet art. 12 / Kamervragen 2022: the reason for authorised absence
+        # stays at school; only unauthorised absence carries its category.
+        "categorie": feiten.categorie if soort == "ongeoorloofd" else None,
+        "luxeVerzuim": category.duo_verzuimsoort == "L",
+    }
 
 
 def voor_swv(
@@ -82,21 +100,27 @@ def voor_swv(
     swv: str | None,
     leerling: str,
     registratie: str,
-) -> RegistratieVoorSwv:
-    return RegistratieVoorSwv.model_validate(
-        {
-            "registratie_id": registratie,
-            "leerling": leerling,
-            "swv": swv,
-            "sector": feiten.sector,
-            "datum_week": iso_week_label(feiten.datum),
-            "maand": month_label(feiten.datum),
-            "schooljaar": school_year_of(feiten.datum),
-            "leeftijdsband": age_band_on(feiten.geboortedatum, feiten.datum),
-            "minuten": feiten.minuten,
-            "groep": category.group,
-        }
-    )
+) -> dict[str, Any]:
+    """``registratie.vastgelegd`` for swv-aggregate: its own pseudonyms, no identity."""
+    week, maand, schooljaar = _periods(feiten.datum)
+    return {
+        "registratieId": registratie,
+        "leerling": leerling,
+        "swv": swv,
+        "sector": feiten.sector,
+        "datumWeek": week,
+        "maand": maand,
+        "schooljaar": schooljaar,
+        "leeftijdsband": age_band_on(feiten.geboortedatum, feiten.datum),
+        "minuten": feiten.minuten,
+        "groep": category.group,
+    }
+
+
+@lru_cache(maxsize=1024)  # a batch spans a few hundred school days at most
+def _periods(day: date) -> tuple[str, str, str]:
+    """ISO week, month and school year of a day (strftime alone cost microseconds)."""
+    return iso_week_label(day), month_label(day), school_year_of(day)
 
 
 def vrijstelling_voor_swv(

@@ -27,10 +27,12 @@ Rules and their sources:
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Literal
 
 from verzuimhub_ingest.domain.catalogue import Catalogue
@@ -43,6 +45,9 @@ MINUTES_PER_DAY = 24 * 60
 
 ELFPROEF_WEIGHTS = (9, 8, 7, 6, 5, 4, 3, 2, -1)
 ONDERWIJSNUMMER_REMAINDER = 5
+#: What the ASCII code of "0" adds to the weighted sum of a number's bytes (see
+#: elfproef_remainder).
+_ZERO_OFFSET = sum(ELFPROEF_WEIGHTS) * ord("0")
 
 
 _NINE_DIGITS = re.compile(r"[0-9]{9}")
@@ -74,30 +79,33 @@ def elfproef_remainder(number: str) -> int:
     """Weighted digit sum (9..2, -1) of a 9-digit string, modulo 11."""
     if not _NINE_DIGITS.fullmatch(number):
         raise ValueError("elfproef needs exactly 9 digits")
-    return sum(w * int(d) for w, d in zip(ELFPROEF_WEIGHTS, number, strict=True)) % 11
+    return _remainder(number)
+
+
+def _remainder(digits: str) -> int:
+    # Over the ASCII bytes in C (map/operator.mul), minus what the "0"s contribute: a
+    # fifth of the cost of int() per digit, and this runs for every registration.
+    return (sum(map(operator.mul, ELFPROEF_WEIGHTS, digits.encode())) - _ZERO_OFFSET) % 11
 
 
 def is_valid_bsn(value: str) -> bool:
-    return (
-        _NINE_DIGITS.fullmatch(value) is not None
-        and value != "000000000"
-        and elfproef_remainder(value) == 0
-    )
+    return pgn_kind(value) == "bsn"
 
 
 def is_valid_onderwijsnummer(value: str) -> bool:
-    return (
-        _NINE_DIGITS.fullmatch(value) is not None
-        and value.startswith("1")
-        and elfproef_remainder(value) == ONDERWIJSNUMMER_REMAINDER
-    )
+    return pgn_kind(value) == "onderwijsnummer"
 
 
 def pgn_kind(value: str) -> PgnKind | None:
-    """Whether a persoonsgebonden nummer is a BSN or an onderwijsnummer; None if neither."""
-    if is_valid_bsn(value):
+    """Whether a persoonsgebonden nummer is a BSN or an onderwijsnummer; None if neither.
+
+    The two remainders exclude each other (0 and 5), so one elfproef decides both."""
+    if not _NINE_DIGITS.fullmatch(value):
+        return None
+    remainder = _remainder(value)
+    if remainder == 0 and value != "000000000":
         return "bsn"
-    if is_valid_onderwijsnummer(value):
+    if remainder == ONDERWIJSNUMMER_REMAINDER and value.startswith("1"):
         return "onderwijsnummer"
     return None
 
@@ -198,6 +206,7 @@ def validate_category(code: str, catalogue: Catalogue, field: str = "categorie")
     return []
 
 
+@lru_cache(maxsize=4)  # the same ``today`` for every item of a request
 def earliest_registration_date(today: date) -> date:
     """1 August of the previous school year."""
     start = school_year_start(today)

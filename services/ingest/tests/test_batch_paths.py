@@ -1,0 +1,151 @@
+"""Batches that take every set-based path: locking existing rows, day totals against stored
+rows, bulk updates, replays and conflicts inside one batch; on PostgreSQL and SQLite, whose
+statements differ."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from verzuimhub.services import service
+from verzuimhub.testing import make_bsn, registratie, running_app, settings_for
+from verzuimhub_shared.migrations import upgrade
+
+Client = httpx.AsyncClient
+
+
+@asynccontextmanager
+async def _ingest(
+    backend: str, clean_dbs: dict[str, str], tmp_path: Path, key_dir: Path
+) -> AsyncIterator[Client]:
+    urls = dict(clean_dbs)
+    if backend == "sqlite":
+        urls["ingest"] = f"sqlite+aiosqlite:///{tmp_path / 'ingest.db'}"
+        await upgrade(service("ingest").migrations_package or "", urls["ingest"])
+    app = service("ingest").create_app(settings_for("ingest", urls, key_dir))
+    async with running_app(app) as client:
+        yield client
+
+
+def _day(weeks_back: int) -> str:
+    day = date.today() - timedelta(days=7 * weeks_back)
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    return day.isoformat()
+
+
+async def _batch(client: Client, items: list[dict[str, Any]], headers: Any) -> list[Any]:
+    response = await client.post(
+        "/v1/registratie-batches", json={"registraties": items}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    return list(response.json()["resultaten"])
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+async def test_corrections_replays_conflicts_and_day_totals_across_batches(
+    backend: str,
+    clean_dbs: dict[str, str],
+    tmp_path: Path,
+    key_dir: Path,
+    auth: Callable[..., dict[str, str]],
+) -> None:
+    school = auth("school", brins=["99AA"])
+    p1, p2, p3 = make_bsn(301), make_bsn(302), make_bsn(303)
+    day, other_day = _day(1), _day(2)
+
+    def item(sid: str, pgn: str, minuten: int, versie: int = 1, **more: Any) -> dict[str, Any]:
+        fields = {"schoolRegistratieId": sid, "pgn": pgn, "minuten": minuten, "versie": versie}
+        return registratie(**{"datum": day, **fields, **more})
+
+    first = [
+        item("a", p1, 300),
+        item("b", p1, 600),
+        item("c", p2, 60),
+        item("d", p3, 60, datum=other_day, notitie="gebeld"),
+    ]
+    second = [
+        item("a", p1, 400, versie=2),  # correction: p1's day is now 400 + 600
+        item("b", p1, 600),  # identical replay
+        item("c", p2, 90),  # same versie, other content
+        item("e", p1, 500),  # 1000 + 500 > 24 hours
+        item("f", p1, 440),  # exactly 24 hours
+        item("a", p1, 300, versie=3),  # a second correction in the same batch
+        item("g", p2, 30),
+        item("g", p2, 30),  # its identical twin in the same batch
+        item("g", p2, 45, versie=2),  # a correction of a registration new in this batch
+    ]
+    async with _ingest(backend, clean_dbs, tmp_path, key_dir) as client:
+        created = await _batch(client, first, school)
+        results = await _batch(client, second, school)
+        stored = {
+            sid: (await client.get(f"/v1/scholen/99AA/registraties/{sid}", headers=school)).json()
+            for sid in ("a", "b", "d", "f", "g")
+        }
+        feed = await client.get(
+            "/v1/feed", params={"limit": 100}, headers=auth("consumer", consumer="melding")
+        )
+
+    assert [r["uitkomst"] for r in created] == ["aangemaakt"] * 4
+    assert [r["uitkomst"] for r in results] == [
+        "bijgewerkt",
+        "ongewijzigd",
+        "afgewezen",
+        "afgewezen",
+        "aangemaakt",
+        "bijgewerkt",
+        "aangemaakt",
+        "ongewijzigd",
+        "aangemaakt",
+    ]
+    assert results[2]["probleem"]["status"] == 409
+    assert results[3]["probleem"]["invalidParams"][0]["name"] == "minuten"
+    ids = {r["registratie"]["schoolRegistratieId"]: r["registratie"] for r in created}
+    assert results[0]["registratie"] == ids["a"] | {"versie": 2}  # the same hub id
+    assert results[1]["registratie"] == ids["b"]
+    assert results[6]["registratie"]["registratieId"] == results[8]["registratie"]["registratieId"]
+
+    assert (stored["a"]["versie"], stored["a"]["minuten"]) == (3, 300)
+    assert stored["a"]["registratieId"] == ids["a"]["registratieId"]
+    assert (stored["b"]["versie"], stored["f"]["minuten"]) == (1, 440)
+    assert (stored["g"]["versie"], stored["g"]["minuten"]) == (2, 45)
+    assert stored["d"]["notitie"] == "gebeld"
+    assert stored["d"]["pgn"] == p3
+
+    events = orjson.loads(feed.content)
+    # 4 created, then a v2, f, a v3, g v1 and g v2: the replays and refusals add nothing.
+    assert len(events) == 9
+    latest = {}
+    for event in events:
+        latest[event["data"]["registratieId"]] = event["data"]
+    assert latest[ids["a"]["registratieId"]]["minuten"] == 300
+    assert latest[ids["a"]["registratieId"]]["versie"] == 3
+
+
+async def test_a_bad_item_in_a_batch_gets_the_problem_it_gets_alone(
+    clean_dbs: dict[str, str], app_client: Callable[..., Any], auth: Any
+) -> None:
+    school = auth("school", brins=["99AA"])
+    bad = registratie(schoolRegistratieId="x", pgn="123456789", brin="9AA", minuten=0, extra=1)
+    good = [registratie(schoolRegistratieId=f"ok-{i}", pgn=make_bsn(400 + i)) for i in range(3)]
+    async with app_client("ingest") as client:
+        alone = await client.post("/v1/registraties", json=bad, headers=school)
+        results = await _batch(client, [good[0], bad, good[1], good[2]], school)
+    outcomes = [r["uitkomst"] for r in results]
+    assert outcomes == ["aangemaakt", "afgewezen", "aangemaakt", "aangemaakt"]
+    problem = alone.json()
+    assert results[1]["probleem"] == {
+        "status": 400,
+        "title": problem["title"],
+        "detail": problem["detail"],
+        "invalidParams": problem["invalidParams"],
+    }
+    assert {p["name"] for p in problem["invalidParams"]} == {"pgn", "brin", "minuten", "extra"}
+    assert "123456789" not in str(results)
