@@ -228,6 +228,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     entry = service(args.service)
     settings = entry.settings()
     app = entry.create_app(settings)
+    _settle_garbage_collector()
     uvicorn.run(
         app,
         host=args.host or settings.host,
@@ -238,6 +239,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=10,
     )
     return 0
+
+
+def _settle_garbage_collector() -> None:
+    """What was built to start (modules, models, schemas: long-lived) is moved out of the
+    collector's way, and young collections run less often: a batch of thousands of events
+    makes dicts by the ten thousand, and the collector spent ~15 % of ingest's CPU on a
+    batch walking objects that live as long as the process."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
