@@ -25,6 +25,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import httpx
@@ -40,6 +41,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     func,
     select,
     update,
@@ -123,12 +125,7 @@ async def append(
     """Append events (the last write of the transaction); returns their positions."""
     if not events:
         return []
-    result = await session.execute(
-        update(tables.counter)
-        .where(tables.counter.c.id == 1)
-        .values(last_position=tables.counter.c.last_position + len(events))
-        .returning(tables.counter.c.last_position)
-    )
+    result = await session.execute(_advance(tables), {"n": len(events)})
     last = int(result.scalar_one())
     first = last - len(events) + 1
     now = datetime.now(UTC)
@@ -166,6 +163,19 @@ async def append(
         )
     await bulk_insert(session, tables.events, rows)
     return list(range(first, last + 1))
+
+
+@lru_cache(maxsize=8)
+def _advance(tables: FeedTables) -> Any:
+    """``UPDATE counter SET last_position = last_position + :n RETURNING last_position``,
+    built once (building it was a tenth of a single registration's CPU)."""
+    c = tables.counter.c
+    return (
+        update(tables.counter)
+        .where(c.id == 1)
+        .values(last_position=c.last_position + bindparam("n", type_=BigInteger))
+        .returning(c.last_position)
+    )
 
 
 async def read_batch(
