@@ -226,11 +226,17 @@ class FeedConsumer:
         token: Callable[[], str],
         cursors: Table,
         transaction: Callable[[], Any],
-        handler: Handler,
+        handler: Callable[[AsyncSession, Any], Awaitable[None]],
         client: httpx.AsyncClient,
         batch_size: int = 1000,
         on_lag: Callable[[str, int], None] | None = None,
+        prepare: Callable[[list[dict[str, Any]]], Any] | None = None,
     ) -> None:
+        """``handler(session, batch)`` applies a batch inside the consumer's transaction;
+        ``batch`` is the events, or what ``prepare(events)`` made of them. ``prepare`` does
+        the work that needs no database (decoding, validating, hashing) and runs as soon as
+        a batch arrives: for a prefetched batch, while the previous one waits on the
+        database."""
         self.name = name
         self._on_lag = on_lag
         self.url = url
@@ -238,6 +244,7 @@ class FeedConsumer:
         self._cursors = cursors
         self._transaction = transaction
         self._handler = handler
+        self._prepare = prepare
         self._client = client
         self.batch_size = batch_size
         self.last_seen_head = 0
@@ -273,20 +280,24 @@ class FeedConsumer:
                 self._on_lag(self.name, max(0, self.last_seen_head - reached))
         return events
 
+    async def _fetch_prepared(self, after: int) -> tuple[list[dict[str, Any]], Any]:
+        events = await self.fetch(after)
+        return events, (self._prepare(events) if self._prepare and events else events)
+
     async def step(self) -> int:
         """Fetch and apply one batch; returns how many events were applied (0: idle)."""
         after = await self.cursor()
-        events = await self.fetch(after)
-        return await self._apply(after, events)
+        events, batch = await self._fetch_prepared(after)
+        return await self._apply(after, events, batch)
 
-    async def _apply(self, after: int, events: list[dict[str, Any]]) -> int:
+    async def _apply(self, after: int, events: list[dict[str, Any]], batch: Any) -> int:
         if not events:
             return 0
         async with self._transaction() as session:
             current = await self._read_cursor(session, lock=True)
             if current != after:
                 return 0  # another replica applied this batch meanwhile
-            await self._handler(session, events)
+            await self._handler(session, batch)
             last = int(events[-1]["position"])
             await session.execute(
                 update(self._cursors)
@@ -305,24 +316,24 @@ class FeedConsumer:
         only when it starts exactly at the cursor this consumer then reads, so a replica that
         advanced meanwhile or a failed apply just costs the discarded fetch."""
         backoff = idle_seconds
-        prefetch: tuple[int, asyncio.Task[list[dict[str, Any]]]] | None = None
+        prefetch: tuple[int, asyncio.Task[tuple[list[dict[str, Any]], Any]]] | None = None
         try:
             while not stop.is_set():
                 try:
                     after = await self.cursor()
                     if prefetch is not None and prefetch[0] == after:
-                        events = await prefetch[1]
+                        events, batch = await prefetch[1]
                     else:
                         if prefetch is not None:
                             prefetch[1].cancel()
-                        events = await self.fetch(after)
+                        events, batch = await self._fetch_prepared(after)
                     prefetch = None
                     if len(events) >= self.batch_size:  # more is likely waiting
                         nxt = int(events[-1]["position"])
-                        task = asyncio.create_task(self.fetch(nxt))
+                        task = asyncio.create_task(self._fetch_prepared(nxt))
                         task.add_done_callback(_retrieve)  # a discarded failure stays quiet
                         prefetch = (nxt, task)
-                    applied = await self._apply(after, events)
+                    applied = await self._apply(after, events, batch)
                     backoff = idle_seconds
                 except (httpx.HTTPError, OSError) as exc:
                     log.warning("feed_fetch_failed", feed=self.name, exc_type=type(exc).__name__)

@@ -137,12 +137,18 @@ def rules_config(v4_gemeenten: Iterable[str], mbo_unit: str) -> RulesConfig:
 # --- from ingest's feed to the ledger ------------------------------------------------------
 
 
-async def apply_ingest_events(
-    session: AsyncSession, ctx: MeldingContext, events: Sequence[dict[str, Any]]
-) -> int:
-    """Apply a batch of ingest events to the ledger and mark each affected pupil for
-    evaluation (same transaction); the evaluator loop applies the rules. Returns how many
-    pupils were marked."""
+@dataclass(frozen=True)
+class IngestBatch:
+    """A batch of ingest's events, decoded: the last state per registration in feed order,
+    and the link pseudonym of every PGN in it. Pure work, no database: it can be done for
+    the next batch while the current one waits on the database (``FeedConsumer(prepare=)``).
+    """
+
+    final: dict[str, tuple[str, Any]]
+    link: dict[str, str]
+
+
+def decode_ingest_events(ctx: MeldingContext, events: Sequence[dict[str, Any]]) -> IngestBatch:
     final: dict[str, tuple[str, Any]] = {}
     # One validation call per batch (not per event): the per-call overhead dominated.
     kinds = [event.get("type") for event in events]
@@ -160,6 +166,19 @@ async def apply_ingest_events(
         elif kind == ev.REGISTRATIE_INGETROKKEN:
             gone = next(next_del)
             final[gone.registratie_id] = ("del", gone)
+    pgns = {reg.pgn for op, reg in final.values() if op == "put"}
+    return IngestBatch(final, {pgn: ctx.pseudonymiser.pseudonym(pgn, LINK) for pgn in pgns})
+
+
+async def apply_ingest_events(
+    session: AsyncSession, ctx: MeldingContext, batch: IngestBatch | Sequence[dict[str, Any]]
+) -> int:
+    """Apply a batch of ingest events (raw, or decoded by :func:`decode_ingest_events`) to
+    the ledger and mark each affected pupil for evaluation (same transaction); the
+    evaluator loop applies the rules. Returns how many pupils were marked."""
+    if not isinstance(batch, IngestBatch):
+        batch = decode_ingest_events(ctx, batch)
+    final, link = batch.final, batch.link
     if not final:
         return 0
     stored = await repo.ledger_versions(session, final)
@@ -169,7 +188,6 @@ async def apply_ingest_events(
         changed[leerling_id] = min(day, changed.get(leerling_id, day))
 
     puts = [reg for op, reg in final.values() if op == "put"]
-    link = {r.pgn: ctx.pseudonymiser.pseudonym(r.pgn, LINK) for r in puts}
     # Most events repeat what melding knows of the pupil: a pupil row is written only when
     # one of these facts changed.
     known = await repo.leerlingen_by_key(session, ((link[r.pgn], r.brin) for r in puts))

@@ -72,8 +72,11 @@ def ingest_consumer(app: FastAPI, client: Any) -> FeedConsumer:
     db: Database = app.state.db
     ctx: service.MeldingContext = app.state.melding
 
-    async def handler(session: Any, events: list[dict[str, Any]]) -> None:
-        await service.apply_ingest_events(session, ctx, events)
+    async def handler(session: Any, batch: service.IngestBatch) -> None:
+        await service.apply_ingest_events(session, ctx, batch)
+
+    def prepare(events: list[dict[str, Any]]) -> service.IngestBatch:
+        return service.decode_ingest_events(ctx, events)
 
     return FeedConsumer(
         name="ingest",
@@ -82,6 +85,7 @@ def ingest_consumer(app: FastAPI, client: Any) -> FeedConsumer:
         cursors=CURSORS,
         transaction=db.transaction,
         handler=handler,
+        prepare=prepare,
         client=client,
         batch_size=settings.feed_batch_size,
         on_lag=_lag_watch(app),
