@@ -222,3 +222,69 @@ def truancy_week(
         )
         for i in range(days)
     ]
+
+
+#: Minutes per lesdag for swv-aggregate's tiers in tests (every sector alike).
+SWV_MINUTES = dict.fromkeys(("po", "sbo", "so", "vo", "vso", "mbo"), 300)
+
+
+async def seed_swv_aggregate(
+    app_client: Callable[..., Any],
+    auth: Callable[..., dict[str, str]],
+    mint: Callable[..., str],
+    db_url: str,
+    items: list[dict[str, Any]],
+    *,
+    brins: list[str],
+    exemption_from: date,
+    batch_size: int = 100,
+) -> Any:
+    """Post registrations and one 5-onder-a vrijstelling to a real ingest, and apply ingest's
+    feed to swv-aggregate's database at ``db_url`` until idle, as its consumer does. Returns
+    the ``AggregateContext`` used (for applying melding events the same way)."""
+    from verzuimhub_shared.db import Database
+    from verzuimhub_shared.feed import FeedConsumer
+    from verzuimhub_shared.refdata import sample_refdata
+    from verzuimhub_swv_aggregate.models import CURSORS
+    from verzuimhub_swv_aggregate.service import AggregateContext, apply_ingest_events
+
+    ctx = AggregateContext(refdata=sample_refdata(), minutes_per_lesdag=SWV_MINUTES)
+    token = mint("consumer", consumer="swv-aggregate")
+
+    async def handler(session: Any, events: list[dict[str, Any]]) -> None:
+        await apply_ingest_events(session, events, ctx)
+
+    db = Database(db_url)
+    try:
+        async with app_client("ingest") as ingest:
+            posted = await ingest.post(
+                "/v1/registratie-batches",
+                json={"registraties": items},
+                headers=auth("school", brins=brins),
+            )
+            assert posted.json()["aangemaakt"] == len(items), posted.text
+            exemption = {
+                "soort": "5a",
+                "pgn": make_bsn(9),
+                "geboortedatum": "2016-02-01",
+                "begindatum": exemption_from.isoformat(),
+            }
+            created = await ingest.post(
+                "/v1/vrijstellingen", json=exemption, headers=auth("gemeente", gemeente="GM9901")
+            )
+            assert created.status_code == 201, created.text
+            consumer = FeedConsumer(
+                name="ingest",
+                url="/v1/feed",
+                token=lambda: token,
+                cursors=CURSORS,
+                transaction=db.transaction,
+                handler=handler,
+                client=ingest,
+                batch_size=batch_size,
+            )
+            while await consumer.step():
+                pass
+    finally:
+        await db.dispose()
+    return ctx

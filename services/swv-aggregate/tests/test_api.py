@@ -4,7 +4,6 @@ published by the API with disclosure control. What an SWV sees, and what it neve
 from __future__ import annotations
 
 import csv
-import functools
 import io
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -13,14 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from verzuimhub.testing import make_bsn, registratie
+from verzuimhub.testing import make_bsn, registratie, seed_swv_aggregate
 from verzuimhub_shared.db import Database
-from verzuimhub_shared.feed import FeedConsumer
-from verzuimhub_shared.refdata import sample_refdata
-from verzuimhub_swv_aggregate.models import CURSORS
-from verzuimhub_swv_aggregate.service import AggregateContext, apply_ingest_events
 
-MINUTES = dict.fromkeys(("po", "sbo", "so", "vo", "vso", "mbo"), 300)
 # PO-99-01: 99AA is po, 99BD sbo, 99BF so (+vso). 99AM is po in PO-99-02.
 GROUPS = [("99AA", "po", 14), ("99BD", "sbo", 12), ("99BF", "so", 11)]
 
@@ -56,43 +50,16 @@ async def _scenario(app_client: Callable[..., Any], auth: Any, mint: Any, db_url
         )
     )
     items.append(registratie(schoolRegistratieId="elders", brin="99AM", pgn=make_bsn(8), datum=day))
-    school = auth("school", brins=["99AA", "99BD", "99BF", "99AM"])
-    gemeente = auth("gemeente", gemeente="GM9901")
-    token = mint("consumer", consumer="swv-aggregate")
-    ctx = AggregateContext(refdata=sample_refdata(), minutes_per_lesdag=MINUTES)
-    db = Database(db_url)
-    try:
-        async with app_client("ingest") as ingest:
-            posted = await ingest.post(
-                "/v1/registratie-batches", json={"registraties": items}, headers=school
-            )
-            assert posted.json()["aangemaakt"] == len(items), posted.text
-            exemption = {
-                "soort": "5a",
-                "pgn": make_bsn(9),
-                "geboortedatum": "2016-02-01",
-                "begindatum": "2025-09-01",
-            }
-            created = await ingest.post("/v1/vrijstellingen", json=exemption, headers=gemeente)
-            assert created.status_code == 201
-            consumer = FeedConsumer(
-                name="ingest",
-                url="/v1/feed",
-                token=lambda: token,
-                cursors=CURSORS,
-                transaction=db.transaction,
-                handler=functools.partial(_handler, ctx=ctx),
-                client=ingest,
-                batch_size=10,
-            )
-            while await consumer.step():
-                pass
-    finally:
-        await db.dispose()
-
-
-async def _handler(session: Any, events: list[dict[str, Any]], *, ctx: AggregateContext) -> None:
-    await apply_ingest_events(session, events, ctx)
+    await seed_swv_aggregate(
+        app_client,
+        auth,
+        mint,
+        db_url,
+        items,
+        brins=["99AA", "99BD", "99BF", "99AM"],
+        exemption_from=date(2025, 9, 1),
+        batch_size=10,
+    )
 
 
 @pytest.fixture

@@ -16,22 +16,16 @@ from typing import Any
 import pytest
 import uvicorn
 
-from verzuimhub.testing import make_bsn, registratie, settings_for
+from verzuimhub.testing import make_bsn, registratie, seed_swv_aggregate, settings_for
 from verzuimhub_shared import events as ev
 from verzuimhub_shared.db import Database
-from verzuimhub_shared.feed import FeedConsumer
-from verzuimhub_shared.refdata import sample_refdata
 from verzuimhub_swv_aggregate.app import create_app
-from verzuimhub_swv_aggregate.models import CURSORS
 from verzuimhub_swv_aggregate.periods import school_year_label, week_label
 from verzuimhub_swv_aggregate.service import (
-    AggregateContext,
-    apply_ingest_events,
     apply_melding_events,
 )
 
 REGION = "PO-99-01"
-MINUTES = dict.fromkeys(("po", "sbo", "so", "vo", "vso", "mbo"), 300)
 
 
 def _weekday_before(day: date) -> date:
@@ -108,37 +102,17 @@ async def seed(app_client: Callable[..., Any], auth: Any, mint: Any, db_url: str
             categorie="afstandsonderwijs",
         )
     )
-    school = auth("school", brins=["99AA", "99BD", "99BF"])
-    gemeente = auth("gemeente", gemeente="GM9901")
-    token = mint("consumer", consumer="swv-aggregate")
-    ctx = AggregateContext(refdata=sample_refdata(), minutes_per_lesdag=MINUTES)
+    ctx = await seed_swv_aggregate(
+        app_client,
+        auth,
+        mint,
+        db_url,
+        items,
+        brins=["99AA", "99BD", "99BF"],
+        exemption_from=day - timedelta(days=60),
+    )
     db = Database(db_url)
     try:
-        async with app_client("ingest") as ingest:
-            posted = await ingest.post(
-                "/v1/registratie-batches", json={"registraties": items}, headers=school
-            )
-            assert posted.json()["aangemaakt"] == len(items), posted.text
-            exemption = {
-                "soort": "5a",
-                "pgn": make_bsn(9),
-                "geboortedatum": "2016-02-01",
-                "begindatum": (day - timedelta(days=60)).isoformat(),
-            }
-            created = await ingest.post("/v1/vrijstellingen", json=exemption, headers=gemeente)
-            assert created.status_code == 201, created.text
-            consumer = FeedConsumer(
-                name="ingest",
-                url="/v1/feed",
-                token=lambda: token,
-                cursors=CURSORS,
-                transaction=db.transaction,
-                handler=functools.partial(_ingest_handler, ctx=ctx),
-                client=ingest,
-                batch_size=100,
-            )
-            while await consumer.step():
-                pass
         meldingen = [("V3", 15), ("LRV", 3)]
         melding_events = [
             {
@@ -163,12 +137,6 @@ async def seed(app_client: Callable[..., Any], auth: Any, mint: Any, db_url: str
     finally:
         await db.dispose()
     return Seeded(day=day, earlier=earlier, ongeoorloofd=truth)
-
-
-async def _ingest_handler(
-    session: Any, events: list[dict[str, Any]], *, ctx: AggregateContext
-) -> None:
-    await apply_ingest_events(session, events, ctx)
 
 
 @pytest.fixture
