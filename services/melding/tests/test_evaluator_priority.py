@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from verzuimhub.testing import make_bsn, truancy_week
@@ -25,40 +27,39 @@ async def wait_until_evaluated(hub: Any, limit: float = 10.0) -> float:
     return time.monotonic() - started
 
 
-async def test_marks_wait_while_catching_up_and_no_longer_than_the_bound(hub: Any) -> None:
-    app = hub.melding_app
-    app.state.settings.evaluation_defer_seconds = 1.0
-    await hub.post_registraties(truancy_week(make_bsn(71)))
-    consumer = ingest_consumer(app, hub.ingest)
-    assert await consumer.step() == 4
-    app.state.catching_up = True  # what the consumer's lag report says on a backlog
+async def consumed_truant_week(hub: Any, seed: int, defer_seconds: float) -> None:
+    """One pupil's truant week through ingest and melding's consumer: one mark."""
+    hub.melding_app.state.settings.evaluation_defer_seconds = defer_seconds
+    await hub.post_registraties(truancy_week(make_bsn(seed)))
+    assert await ingest_consumer(hub.melding_app, hub.ingest).step() == 4
 
+
+@asynccontextmanager
+async def evaluator(hub: Any) -> AsyncIterator[None]:
+    """melding's evaluator loop, running for the block."""
     stop = asyncio.Event()
-    task = asyncio.create_task(evaluate_marked(app, stop))
+    task = asyncio.create_task(evaluate_marked(hub.melding_app, stop))
     try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
+async def test_marks_wait_while_catching_up_and_no_longer_than_the_bound(hub: Any) -> None:
+    await consumed_truant_week(hub, 71, defer_seconds=1.0)
+    hub.melding_app.state.catching_up = True  # what the lag report says on a backlog
+    async with evaluator(hub):
         await asyncio.sleep(0.4)
         assert await marks_and_meldingen(hub) == (1, 0)  # younger than the bound: waits
         waited = await wait_until_evaluated(hub)
         assert 0.2 < waited < 3.0  # evaluated once the mark is older than the bound
         assert await marks_and_meldingen(hub) == (0, 1)  # the V3 concept
-    finally:
-        stop.set()
-        await task
 
 
 async def test_at_the_head_of_the_feed_marks_are_evaluated_at_once(hub: Any) -> None:
-    app = hub.melding_app
-    app.state.settings.evaluation_defer_seconds = 30.0
-    await hub.post_registraties(truancy_week(make_bsn(72)))
-    consumer = ingest_consumer(app, hub.ingest)
-    assert await consumer.step() == 4
-    assert app.state.catching_up is False  # the lag report: nothing more to fetch
-
-    stop = asyncio.Event()
-    task = asyncio.create_task(evaluate_marked(app, stop))
-    try:
+    await consumed_truant_week(hub, 72, defer_seconds=30.0)
+    assert hub.melding_app.state.catching_up is False  # the lag report: nothing to fetch
+    async with evaluator(hub):
         assert await wait_until_evaluated(hub) < 2.0
         assert await marks_and_meldingen(hub) == (0, 1)
-    finally:
-        stop.set()
-        await task
