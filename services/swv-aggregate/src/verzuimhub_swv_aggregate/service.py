@@ -293,6 +293,14 @@ def _reg_row(state: RegState) -> dict[str, Any]:
 
 
 _PUPIL_KEY = ("leerling", "scope", "sector", "period_kind", "period")
+#: PostgreSQL: pupil-period rows by exact key, the keys as one JSON document joined on the
+#: primary key (tests check the plan uses it, see migration 0003).
+PUPIL_PERIODS_BY_KEY = text(
+    "SELECT p.* FROM leerling_perioden p JOIN "
+    + recordset(cast(Table, LeerlingPeriode.__table__), _PUPIL_KEY)
+    + " ON "
+    + " AND ".join(f"p.{c} = x.{c}" for c in _PUPIL_KEY)
+)
 
 
 async def _load_pupil_periods(
@@ -307,13 +315,9 @@ async def _load_pupil_periods(
     if session.get_bind().dialect.name == "postgresql":
         keys = [dict(zip(_PUPIL_KEY, key, strict=True)) for key in sorted(wanted)]
         await plan_for_these_rows(session, keys)
-        match = " AND ".join(f"p.{c} = x.{c}" for c in _PUPIL_KEY)
-        query: Any = text(
-            f"SELECT p.* FROM leerling_perioden p JOIN {recordset(t, _PUPIL_KEY)} ON {match}"
-        )
-        result = await session.execute(query, {"rows": json_rows(keys)})
+        result = await session.execute(PUPIL_PERIODS_BY_KEY, {"rows": json_rows(keys)})
     else:
-        query = select(t).where(
+        query: Any = select(t).where(
             t.c.leerling.in_(sorted({k[0] for k in wanted})),
             t.c.period.in_(sorted({k[4] for k in wanted})),
         )
