@@ -90,7 +90,11 @@ async def ledger_versions(
 async def upsert_ledger(
     session: AsyncSession, inserts: Sequence[dict[str, Any]], updates: Sequence[dict[str, Any]]
 ) -> None:
-    await bulk_insert(session, E, inserts, ignore_conflicts=True)
+    """``inserts`` are registrations the ledger does not hold: the caller read them in the
+    transaction that holds the feed cursor's lock, so no other writer can add them
+    meanwhile. A plain insert (no ``ON CONFLICT``: its speculative insertion cost ~15 %
+    of the statement) that fails loudly should that ever not hold."""
+    await bulk_insert(session, E, inserts)
     await bulk_update(session, E, updates, key="registratie_id")
 
 
@@ -235,7 +239,12 @@ async def release_leases(session: AsyncSession, ids: Sequence[int], next_attempt
 
 
 async def mark_for_evaluation(session: AsyncSession, changed: dict[str, date]) -> None:
-    """Upsert marks, keeping the earliest changed date per pupil."""
+    """Upsert marks, keeping the earliest changed date per pupil.
+
+    A pupil already marked from an earlier or the same date is left as it is: during a
+    catch-up nearly every pupil of a batch is marked already, and rewriting its row (a new
+    row version and index entries) to store the same date cost more than the ledger rows
+    of the batch."""
     if not changed:
         return
     now = datetime.now(UTC)
@@ -251,7 +260,8 @@ async def mark_for_evaluation(session: AsyncSession, changed: dict[str, date]) -
     stmt = sqlite_insert(T)
     stmt = stmt.on_conflict_do_update(
         index_elements=[T.c.leerling_id],
-        set_={"vanaf": func.min(T.c.vanaf, stmt.excluded.vanaf)},
+        set_={"vanaf": stmt.excluded.vanaf},
+        where=stmt.excluded.vanaf < T.c.vanaf,
     )
     await session.execute(stmt, rows)
 
@@ -260,7 +270,8 @@ _MARK_PG = text(
     "INSERT INTO te_evalueren (leerling_id, vanaf, gemarkeerd_op) "
     "SELECT leerling_id, vanaf, gemarkeerd_op FROM "
     + recordset(T, ("leerling_id", "vanaf", "gemarkeerd_op"))
-    + " ON CONFLICT (leerling_id) DO UPDATE SET vanaf = least(te_evalueren.vanaf, excluded.vanaf)"
+    + " ON CONFLICT (leerling_id) DO UPDATE SET vanaf = excluded.vanaf"
+    " WHERE excluded.vanaf < te_evalueren.vanaf"
 )
 
 

@@ -1,0 +1,100 @@
+"""Marks for the evaluator (``te_evalueren``) on PostgreSQL and SQLite, through the real
+migrations: a pupil is marked from the earliest changed date, and a mark that already
+covers a date is left exactly as it was (not rewritten)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import select, text
+
+from verzuimhub.testing import run_sync
+from verzuimhub_melding import repository as repo
+from verzuimhub_melding.models import Leerling, TeEvalueren
+from verzuimhub_shared.db import Database
+from verzuimhub_shared.migrations import upgrade
+from verzuimhub_shared.testing.postgres import PostgresServer
+
+
+@pytest.fixture(scope="module")
+def pg_url(pg: PostgresServer) -> str:
+    url = pg.url_for(run_sync(pg.create_database("vzh_test_marks")))
+    run_sync(upgrade("verzuimhub_melding", url))
+    return url
+
+
+@pytest_asyncio.fixture(params=["postgresql", "sqlite"])
+async def db(
+    request: pytest.FixtureRequest, pg_url: str, tmp_path: Path
+) -> AsyncIterator[Database]:
+    if request.param == "postgresql":
+        url = pg_url
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path}/m.db"
+        await upgrade("verzuimhub_melding", url)
+    database = Database(url)
+    async with database.transaction() as session:
+        await session.execute(text("DELETE FROM te_evalueren"))
+        await session.execute(text("DELETE FROM leerlingen"))
+        for n in (1, 2, 3):
+            session.add(
+                Leerling(
+                    id=f"p{n}",
+                    pgn_hash=f"h{n}",
+                    pgn_sealed="sealed",
+                    brin="99AA",
+                    vestiging="00",
+                    geboortedatum=date(2014, 1, 1),
+                    woongemeente="GM0999",
+                    sector="PO",
+                    startkwalificatie=None,
+                    gewijzigd_op=datetime(2026, 1, 1),
+                )
+            )
+    yield database
+    await database.dispose()
+
+
+async def marks(db: Database) -> dict[str, tuple[date, object, int | None]]:
+    """Each mark's date, time of marking, and (PostgreSQL) the row version's xmin."""
+    version = "xmin::text::bigint" if db.dialect == "postgresql" else "NULL"
+    async with db.transaction() as session:
+        rows = await session.execute(
+            select(TeEvalueren.leerling_id, TeEvalueren.vanaf, TeEvalueren.gemarkeerd_op)
+        )
+        versions: dict[str, int | None] = dict(
+            (await session.execute(text(f"SELECT leerling_id, {version} FROM te_evalueren"))).all()
+        )
+    return {r.leerling_id: (r.vanaf, r.gemarkeerd_op, versions[r.leerling_id]) for r in rows}
+
+
+async def mark(db: Database, changed: dict[str, date]) -> None:
+    async with db.transaction() as session:
+        await repo.mark_for_evaluation(session, changed)
+
+
+async def test_a_mark_keeps_the_earliest_date_and_is_not_rewritten_otherwise(
+    db: Database,
+) -> None:
+    await mark(db, {"p1": date(2026, 3, 10), "p2": date(2026, 3, 10)})
+    first = await marks(db)
+    assert {k: v[0] for k, v in first.items()} == {"p1": date(2026, 3, 10), "p2": date(2026, 3, 10)}
+
+    # p1 changed later than its mark, p2 earlier, p3 for the first time.
+    await mark(db, {"p1": date(2026, 3, 12), "p2": date(2026, 3, 2), "p3": date(2026, 3, 5)})
+    second = await marks(db)
+    assert {k: v[0] for k, v in second.items()} == {
+        "p1": date(2026, 3, 10),
+        "p2": date(2026, 3, 2),
+        "p3": date(2026, 3, 5),
+    }
+    # The time of marking is the first one: the evaluator's order and bounded wait hold.
+    assert second["p1"][1] == first["p1"][1]
+    assert second["p2"][1] == first["p2"][1]
+    if db.dialect == "postgresql":
+        assert second["p1"][2] == first["p1"][2]  # the very same row version
+        assert second["p2"][2] != first["p2"][2]  # rewritten with the earlier date
