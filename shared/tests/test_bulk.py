@@ -31,6 +31,7 @@ from verzuimhub_shared.db import (
     bulk_insert,
     bulk_update,
     bulk_upsert,
+    copy_rows,
 )
 from verzuimhub_shared.testing.postgres import PostgresServer
 
@@ -176,3 +177,39 @@ async def test_delete_removes_exactly_the_keys_given(db: Database) -> None:
         )
         await bulk_delete(session, THINGS, [])
     assert [row["id"] for row in await stored(db)] == [f"r{i}" for i in range(1, 20, 2)]
+
+
+async def test_copied_rows_are_stored_exactly(db: Database) -> None:
+    async with db.transaction() as session:
+        await copy_rows(session, THINGS, rows(300))
+    assert await stored(db) == rows(300)
+
+
+async def test_copied_rows_belong_to_the_transaction(db: Database) -> None:
+    # COPY first in the transaction (the adapter has begun nothing yet), then a failure:
+    # the copied rows go with the rollback.
+    async def copy_then_fail() -> None:
+        async with db.transaction() as session:
+            await copy_rows(session, THINGS, rows(5))
+            raise RuntimeError("later in the same unit of work")
+
+    with pytest.raises(RuntimeError):
+        await copy_then_fail()
+    assert await stored(db) == []
+    async with db.transaction() as session:
+        await bulk_insert(session, THINGS, rows(2))
+        await copy_rows(session, THINGS, rows(3, start=2))
+    assert await stored(db) == rows(5)
+
+
+async def test_a_copied_conflict_or_too_long_value_is_an_error(db: Database) -> None:
+    async with db.transaction() as session:
+        await copy_rows(session, THINGS, rows(3))
+    with pytest.raises(DBAPIError):
+        async with db.transaction() as session:
+            await copy_rows(session, THINGS, rows(1, start=2))
+    if db.dialect == "postgresql":  # SQLite does not enforce VARCHAR lengths
+        with pytest.raises(DBAPIError, match="too long"):
+            async with db.transaction() as session:
+                await copy_rows(session, THINGS, [rows(1, start=9)[0] | {"note": "x" * 21}])
+    assert await stored(db) == rows(3)

@@ -17,6 +17,7 @@ import orjson
 from fastapi import Depends, Request
 from sqlalchemy import MetaData, Table, event, text
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -149,6 +150,47 @@ async def bulk_insert(
         return list(result.scalars())
     await session.execute(stmt, list(rows))
     return []
+
+
+async def copy_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many rows (all with the same keys) that cannot conflict, the fastest way the
+    database has: on PostgreSQL binary ``COPY … FROM STDIN`` on the session's own
+    connection, inside its transaction (constraints and foreign keys are checked as for an
+    INSERT, a value too long for its column is refused); elsewhere :func:`bulk_insert`.
+
+    For append-only rows on hot paths (feed events, melding's ledger): COPY took less than
+    half the time of ``json_to_recordset`` for the same rows (ADR 0009). Values must have
+    the column's Python type (``date`` for a date, an aware ``datetime`` for a timestamp).
+    """
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        await bulk_insert(session, table, rows)
+        return
+    columns = tuple(rows[0])
+    await session.flush()  # pending ORM changes go first, as before any statement
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    if not driver.is_in_transaction():
+        # The asyncpg adapter begins its transaction with the first statement it runs;
+        # COPY goes around the adapter, so that statement must come first.
+        await session.execute(_statement("SELECT 1"))
+    try:
+        await driver.copy_records_to_table(
+            table.name,
+            records=[tuple(row[name] for name in columns) for row in rows],
+            columns=columns,
+            schema_name=table.schema,
+        )
+    except driver_errors() as exc:  # as SQLAlchemy reports any other statement's failure
+        raise DBAPIError(f"COPY {table.name}", None, exc) from exc
+
+
+def driver_errors() -> type[Exception]:
+    import asyncpg
+
+    return asyncpg.PostgresError
 
 
 async def bulk_update(

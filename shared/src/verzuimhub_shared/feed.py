@@ -49,7 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verzuimhub_shared.crypto import Sealer
-from verzuimhub_shared.db import bulk_insert, insert_ignore
+from verzuimhub_shared.db import copy_rows, insert_ignore
 from verzuimhub_shared.logging import get_logger
 
 CLOUDEVENTS_BATCH = "application/cloudevents-batch+json"
@@ -161,7 +161,7 @@ async def append(
                 "body": body,
             }
         )
-    await bulk_insert(session, tables.events, rows)
+    await copy_rows(session, tables.events, rows)
     return list(range(first, last + 1))
 
 
