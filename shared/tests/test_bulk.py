@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError
 
 from verzuimhub.testing import run_sync
 from verzuimhub_shared.db import (
+    COPY_MIN_ROWS,
     Database,
     any_of,
     bulk_delete,
@@ -179,10 +180,11 @@ async def test_delete_removes_exactly_the_keys_given(db: Database) -> None:
     assert [row["id"] for row in await stored(db)] == [f"r{i}" for i in range(1, 20, 2)]
 
 
-async def test_copied_rows_are_stored_exactly(db: Database) -> None:
+@pytest.mark.parametrize("count", [3, 300])  # an INSERT below COPY_MIN_ROWS, COPY above
+async def test_copied_rows_are_stored_exactly(db: Database, count: int) -> None:
     async with db.transaction() as session:
-        await copy_rows(session, THINGS, rows(300))
-    assert await stored(db) == rows(300)
+        await copy_rows(session, THINGS, rows(count))
+    assert await stored(db) == rows(count)
 
 
 async def test_copied_rows_belong_to_the_transaction(db: Database) -> None:
@@ -190,7 +192,7 @@ async def test_copied_rows_belong_to_the_transaction(db: Database) -> None:
     # the copied rows go with the rollback.
     async def copy_then_fail() -> None:
         async with db.transaction() as session:
-            await copy_rows(session, THINGS, rows(5))
+            await copy_rows(session, THINGS, rows(COPY_MIN_ROWS))
             raise RuntimeError("later in the same unit of work")
 
     with pytest.raises(RuntimeError):
@@ -198,18 +200,20 @@ async def test_copied_rows_belong_to_the_transaction(db: Database) -> None:
     assert await stored(db) == []
     async with db.transaction() as session:
         await bulk_insert(session, THINGS, rows(2))
-        await copy_rows(session, THINGS, rows(3, start=2))
-    assert await stored(db) == rows(5)
+        await copy_rows(session, THINGS, rows(COPY_MIN_ROWS, start=2))
+    assert await stored(db) == rows(COPY_MIN_ROWS + 2)
 
 
 async def test_a_copied_conflict_or_too_long_value_is_an_error(db: Database) -> None:
+    n = COPY_MIN_ROWS
     async with db.transaction() as session:
-        await copy_rows(session, THINGS, rows(3))
+        await copy_rows(session, THINGS, rows(n))
     with pytest.raises(DBAPIError):
         async with db.transaction() as session:
-            await copy_rows(session, THINGS, rows(1, start=2))
+            await copy_rows(session, THINGS, rows(n, start=n - 1))
     if db.dialect == "postgresql":  # SQLite does not enforce VARCHAR lengths
+        too_long = [*rows(n - 1, start=n), rows(1, start=2 * n)[0] | {"note": "x" * 21}]
         with pytest.raises(DBAPIError, match="too long"):
             async with db.transaction() as session:
-                await copy_rows(session, THINGS, [rows(1, start=9)[0] | {"note": "x" * 21}])
-    assert await stored(db) == rows(3)
+                await copy_rows(session, THINGS, too_long)
+    assert await stored(db) == rows(n)

@@ -152,6 +152,11 @@ async def bulk_insert(
     return []
 
 
+#: Fewer rows go as one INSERT: COPY takes two round trips (start, data) where a prepared
+#: INSERT takes one, which a single registration's two feed rows would feel.
+COPY_MIN_ROWS = 32
+
+
 async def copy_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert many rows (all with the same keys) that cannot conflict, the fastest way the
     database has: on PostgreSQL binary ``COPY … FROM STDIN`` on the session's own
@@ -159,12 +164,13 @@ async def copy_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str
     INSERT, a value too long for its column is refused); elsewhere :func:`bulk_insert`.
 
     For append-only rows on hot paths (feed events, melding's ledger): COPY took less than
-    half the time of ``json_to_recordset`` for the same rows (ADR 0009). Values must have
+    half the time of ``json_to_recordset`` for the same rows (ADR 0009). Fewer than
+    :data:`COPY_MIN_ROWS` rows go as one INSERT. Values must have
     the column's Python type (``date`` for a date, an aware ``datetime`` for a timestamp).
     """
     if not rows:
         return
-    if session.get_bind().dialect.name != "postgresql":
+    if len(rows) < COPY_MIN_ROWS or session.get_bind().dialect.name != "postgresql":
         await bulk_insert(session, table, rows)
         return
     columns = tuple(rows[0])
