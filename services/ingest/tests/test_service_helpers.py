@@ -4,7 +4,6 @@ what the model-based version gave (stored payload hashes must keep matching repl
 from __future__ import annotations
 
 import hashlib
-import uuid
 from datetime import UTC, date, time, timedelta, timezone
 from typing import Any
 
@@ -12,7 +11,7 @@ import orjson
 import pytest
 
 from verzuimhub_ingest.schemas import RegistratieBevestiging, RegistratieIn
-from verzuimhub_ingest.service import _confirm, new_id, payload_hash
+from verzuimhub_ingest.service import _confirm, payload_hash
 
 
 def _model_hash(item: RegistratieIn) -> str:
@@ -72,12 +71,3 @@ def test_confirmation_is_byte_for_byte_the_model() -> None:
         orjson.dumps(_confirm("id-1", item, "2026.1"))
         == model.model_dump_json(by_alias=True).encode()
     )
-
-
-def test_new_ids_are_random_version_4_uuids() -> None:
-    ids = [new_id() for _ in range(2000)]
-    assert len(set(ids)) == len(ids)
-    for text in ids:
-        parsed = uuid.UUID(text)
-        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
-        assert str(parsed) == text

@@ -4,7 +4,6 @@ the edge (request dependency) commits."""
 from __future__ import annotations
 
 import hashlib
-import os
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -34,6 +33,7 @@ from verzuimhub_shared.errors import (
     NotFound,
     ProblemError,
 )
+from verzuimhub_shared.ids import new_id
 from verzuimhub_shared.periods import age_on
 from verzuimhub_shared.refdata import RefData
 from verzuimhub_shared.validation import problems_of
@@ -273,14 +273,6 @@ async def submit_registraties(
         events.extend(projector.events(rid, item, category))
     await feed.append(session, FEED, events, source=ev.SOURCE_INGEST, sealer=ctx.sealer)
     return outcomes
-
-
-def new_id() -> str:
-    """A random UUID (version 4) as text, as ``str(uuid.uuid4())`` writes it, at a third of
-    the cost: UUID's constructor checks and converts in Python, once per registration."""
-    h = os.urandom(16).hex()
-    variant = "89ab"[int(h[16], 16) & 3]  # the two top bits 10: RFC 4122
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}"
 
 
 def _confirm(registratie_id: str, item: RegistratieIn, catalogus: str) -> dict[str, Any]:

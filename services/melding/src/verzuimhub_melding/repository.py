@@ -19,7 +19,6 @@ from verzuimhub_melding.models import (
 )
 from verzuimhub_shared.db import (
     any_of,
-    bulk_insert,
     bulk_update,
     copy_rows,
     json_rows,
@@ -71,7 +70,11 @@ def _chunks(session: AsyncSession, values: Sequence[Any]) -> Iterable[Sequence[A
 
 
 async def insert_leerlingen(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    await bulk_insert(session, L, rows, ignore_conflicts=True)
+    """Pupils melding does not know yet. Only the feed consumer adds pupils, and it read
+    them in the transaction that holds the cursor's lock: nothing can add them meanwhile,
+    and a conflict fails loudly (ignoring one would leave the ledger rows without their
+    pupil)."""
+    await copy_rows(session, L, rows)
 
 
 async def update_leerlingen(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:

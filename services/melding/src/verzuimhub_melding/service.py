@@ -49,6 +49,7 @@ from verzuimhub_shared.calendar import (
 )
 from verzuimhub_shared.crypto import Pseudonymiser, Sealer
 from verzuimhub_shared.errors import BadRequest, Conflict, InvalidParam, NotFound
+from verzuimhub_shared.ids import new_id
 from verzuimhub_shared.logging import get_logger
 from verzuimhub_shared.periods import age_band_on, iso_week_label, month_label, school_year_of
 from verzuimhub_shared.refdata import RefData
@@ -213,7 +214,7 @@ async def apply_ingest_events(
             leerling_id = new_pupils[key]["id"]
             new_pupils[key].update(facts)
         else:
-            leerling_id = str(uuid.uuid4())
+            leerling_id = new_id()
             new_pupils[key] = facts | {
                 "id": leerling_id,
                 "pgn_hash": key[0],
