@@ -276,8 +276,10 @@ class FeedConsumer:
         if head is not None and head.isdigit():
             self.last_seen_head = int(head)
             if self._on_lag is not None:
-                reached = int(events[-1]["position"]) if events else after
-                self._on_lag(self.name, max(0, self.last_seen_head - reached))
+                # From the cursor, not from the end of this batch: the batch is not applied
+                # yet (a prefetched one waits behind the batch being applied), and a
+                # consumer about to apply its last batch of a backlog is still catching up.
+                self._on_lag(self.name, max(0, self.last_seen_head - after))
         return events
 
     async def _fetch_prepared(self, after: int) -> tuple[list[dict[str, Any]], Any]:
