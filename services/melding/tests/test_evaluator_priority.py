@@ -63,3 +63,12 @@ async def test_at_the_head_of_the_feed_marks_are_evaluated_at_once(hub: Any) -> 
     async with evaluator(hub):
         assert await wait_until_evaluated(hub) < 2.0
         assert await marks_and_meldingen(hub) == (0, 1)
+
+
+async def test_the_consumer_wakes_the_evaluator_instead_of_its_next_poll(hub: Any) -> None:
+    hub.melding_app.state.settings.worker_interval_seconds = 30.0  # the poll: far away
+    async with evaluator(hub):
+        await asyncio.sleep(0.1)  # found nothing marked: resting until woken or polled
+        await consumed_truant_week(hub, 73, defer_seconds=30.0)  # commits, then wakes it
+        assert await wait_until_evaluated(hub) < 2.0
+        assert await marks_and_meldingen(hub) == (0, 1)

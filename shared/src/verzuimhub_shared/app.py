@@ -223,13 +223,24 @@ async def _supervise(worker: Worker, app: FastAPI, stop: asyncio.Event) -> None:
             await sleep_or_stop(stop, 2.0)
 
 
-async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
-    """Sleep up to ``seconds``; True when stop was requested."""
+async def sleep_or_stop(
+    stop: asyncio.Event, seconds: float, wake: asyncio.Event | None = None
+) -> bool:
+    """Sleep up to ``seconds``, or until ``wake`` is set (the caller clears it); True when
+    stop was requested."""
+    if wake is None:
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
+            return True
+        except TimeoutError:
+            return False
+    waits = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())}
     try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-        return True
-    except TimeoutError:
-        return False
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
+    return stop.is_set()
 
 
 def lifespan_context(app: FastAPI) -> AbstractAsyncContextManager[Any]:

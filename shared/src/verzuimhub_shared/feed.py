@@ -231,12 +231,14 @@ class FeedConsumer:
         batch_size: int = 1000,
         on_lag: Callable[[str, int], None] | None = None,
         prepare: Callable[[list[dict[str, Any]]], Any] | None = None,
+        on_applied: Callable[[int], None] | None = None,
     ) -> None:
         """``handler(session, batch)`` applies a batch inside the consumer's transaction;
         ``batch`` is the events, or what ``prepare(events)`` made of them. ``prepare`` does
         the work that needs no database (decoding, validating, hashing) and runs as soon as
         a batch arrives: for a prefetched batch, while the previous one waits on the
-        database."""
+        database. ``on_applied(count)`` is called once a batch is committed (to wake
+        whatever works on what the batch wrote)."""
         self.name = name
         self._on_lag = on_lag
         self.url = url
@@ -245,6 +247,7 @@ class FeedConsumer:
         self._transaction = transaction
         self._handler = handler
         self._prepare = prepare
+        self._on_applied = on_applied
         self._client = client
         self.batch_size = batch_size
         self.last_seen_head = 0
@@ -310,6 +313,8 @@ class FeedConsumer:
                     updated_at=datetime.now(UTC),
                 )
             )
+        if self._on_applied is not None:
+            self._on_applied(len(events))
         return len(events)
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 0.5) -> None:

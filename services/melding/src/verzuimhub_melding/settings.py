@@ -24,6 +24,12 @@ class MeldingSettings(ServiceSettings):
     feed_batch_size: int = Field(
         5000, ge=1, le=5000, description="Events fetched from ingest per batch (ingest's most)."
     )
+    feed_poll_seconds: float = Field(
+        0.2,
+        gt=0,
+        description="Pause before asking ingest's feed again when it had nothing new: half "
+        "of it is the mean wait from a registration to its melding.",
+    )
     evaluation_defer_seconds: float = Field(
         5.0,
         ge=0,

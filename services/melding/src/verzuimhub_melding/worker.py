@@ -89,7 +89,18 @@ def ingest_consumer(app: FastAPI, client: Any) -> FeedConsumer:
         client=client,
         batch_size=settings.feed_batch_size,
         on_lag=_lag_watch(app),
+        on_applied=lambda _count: marks_waiting(app).set(),
     )
+
+
+def marks_waiting(app: FastAPI) -> asyncio.Event:
+    """Set when this replica's consumer committed a batch (and so, likely, marks): the
+    evaluator wakes at once instead of at its next poll. Marks written by other replicas
+    are found by that poll."""
+    event: asyncio.Event | None = getattr(app.state, "marks_waiting", None)
+    if event is None:
+        event = app.state.marks_waiting = asyncio.Event()
+    return event
 
 
 def _lag_watch(app: FastAPI) -> Any:
@@ -122,7 +133,7 @@ async def catch_up(app: FastAPI, client: Any) -> int:
 async def consume_ingest(app: FastAPI, stop: asyncio.Event) -> None:
     settings: MeldingSettings = app.state.settings
     async with http_client(base_url=settings.ingest_url) as client:
-        await ingest_consumer(app, client).run(stop, settings.worker_interval_seconds)
+        await ingest_consumer(app, client).run(stop, settings.feed_poll_seconds)
 
 
 # --- DUO ---------------------------------------------------------------------------------
@@ -370,16 +381,19 @@ async def evaluate_marked(app: FastAPI, stop: asyncio.Event) -> None:
     evaluated now would very likely be marked again by the next batches: the rules wait for
     marks younger than ``evaluation_defer_seconds`` and leave the CPU to the consumer. The
     wait is bounded by that setting; at the head of the feed (the usual case) marks are
-    evaluated at once (ADR 0009)."""
+    evaluated at once (ADR 0009): this replica's consumer wakes the loop as it commits a
+    batch; marks of other replicas are found by polling."""
     settings: MeldingSettings = app.state.settings
     db: Database = app.state.db
     ctx: service.MeldingContext = app.state.melding
     defer = timedelta(seconds=settings.evaluation_defer_seconds)
+    wake = marks_waiting(app)
     while not stop.is_set():
+        wake.clear()  # before looking: marks committed from here on wake the next rest
         before = datetime.now(UTC) - defer if getattr(app.state, "catching_up", False) else None
         async with db.transaction() as session:
             evaluated = await service.evaluate_pending(session, ctx, marked_before=before)
-        if evaluated == 0 and await sleep_or_stop(stop, min(0.2, settings.worker_interval_seconds)):
+        if evaluated == 0 and await sleep_or_stop(stop, settings.worker_interval_seconds, wake):
             return
 
 
