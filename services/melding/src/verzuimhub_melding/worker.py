@@ -111,7 +111,10 @@ def _lag_watch(app: FastAPI) -> Any:
 
     def on_lag(feed: str, lag: int) -> None:
         report(feed, lag)
+        was = getattr(app.state, "catching_up", False)
         app.state.catching_up = lag > settings.feed_batch_size
+        if was and not app.state.catching_up:
+            marks_waiting(app).set()  # the deferred marks may be evaluated now
 
     return on_lag
 
