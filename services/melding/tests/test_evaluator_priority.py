@@ -10,7 +10,7 @@ from typing import Any
 
 from verzuimhub.testing import make_bsn, truancy_week
 from verzuimhub_melding import repository as repo
-from verzuimhub_melding.worker import evaluate_marked, ingest_consumer
+from verzuimhub_melding.worker import _lag_watch, evaluate_marked, ingest_consumer
 
 
 async def marks_and_meldingen(hub: Any) -> tuple[int, int]:
@@ -70,5 +70,18 @@ async def test_the_consumer_wakes_the_evaluator_instead_of_its_next_poll(hub: An
     async with evaluator(hub):
         await asyncio.sleep(0.1)  # found nothing marked: resting until woken or polled
         await consumed_truant_week(hub, 73, defer_seconds=30.0)  # commits, then wakes it
+        assert await wait_until_evaluated(hub) < 2.0
+        assert await marks_and_meldingen(hub) == (0, 1)
+
+
+async def test_marks_deferred_by_a_catch_up_are_evaluated_as_soon_as_it_ends(hub: Any) -> None:
+    hub.melding_app.state.settings.worker_interval_seconds = 30.0  # the poll: far away
+    await consumed_truant_week(hub, 74, defer_seconds=30.0)
+    on_lag = _lag_watch(hub.melding_app)
+    on_lag("ingest", 1_000_000)  # a backlog: the young mark waits
+    async with evaluator(hub):
+        await asyncio.sleep(0.3)
+        assert await marks_and_meldingen(hub) == (1, 0)
+        on_lag("ingest", 0)  # caught up: the evaluator is woken, not left to its poll
         assert await wait_until_evaluated(hub) < 2.0
         assert await marks_and_meldingen(hub) == (0, 1)
