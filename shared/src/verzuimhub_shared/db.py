@@ -165,8 +165,8 @@ async def copy_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str
 
     For append-only rows on hot paths (feed events, melding's ledger): COPY took less than
     half the time of ``json_to_recordset`` for the same rows (ADR 0009). Fewer than
-    :data:`COPY_MIN_ROWS` rows go as one INSERT. Values must have
-    the column's Python type (``date`` for a date, an aware ``datetime`` for a timestamp).
+    :data:`COPY_MIN_ROWS` rows go as one INSERT. Values must have the column's Python type
+    (``date`` for a date, an aware ``datetime`` for a timestamp).
     """
     if not rows:
         return
@@ -189,11 +189,12 @@ async def copy_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str
             columns=columns,
             schema_name=table.schema,
         )
-    except driver_errors() as exc:  # as SQLAlchemy reports any other statement's failure
+    except _postgres_error() as exc:  # as SQLAlchemy reports any other statement's failure
         raise DBAPIError(f"COPY {table.name}", None, exc) from exc
 
 
-def driver_errors() -> type[Exception]:
+def _postgres_error() -> type[Exception]:
+    """asyncpg's base error, imported only where PostgreSQL is in use."""
     import asyncpg
 
     return asyncpg.PostgresError
