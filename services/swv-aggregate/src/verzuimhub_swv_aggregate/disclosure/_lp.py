@@ -110,7 +110,11 @@ class Polytope:
         return value + sign * self._lower[var]
 
 
-def _pivot(rows: list[list[float]], rhs: list[float], basis: list[int], r: int, c: int) -> None:
+def _pivot(
+    rows: list[list[float]], rhs: list[float], basis: list[int], r: int, c: int
+) -> list[tuple[int, float]]:
+    """Pivot on row ``r``, column ``c``; returns the pivot row's non-zero entries (the rows
+    are sparse: only those columns change in the other rows)."""
     pivot_row = rows[r]
     p = pivot_row[c]
     inv = 1.0 / p
@@ -118,6 +122,7 @@ def _pivot(rows: list[list[float]], rhs: list[float], basis: list[int], r: int, 
         pivot_row[j] *= inv
     pivot_row[c] = 1.0
     rhs[r] *= inv
+    nonzero = [(j, a) for j, a in enumerate(pivot_row) if a != 0.0]
     for i, row in enumerate(rows):
         if i == r:
             continue
@@ -125,14 +130,14 @@ def _pivot(rows: list[list[float]], rhs: list[float], basis: list[int], r: int, 
         if abs(f) <= _EPS:
             row[c] = 0.0
             continue
-        for j, a in enumerate(pivot_row):
-            if a != 0.0:
-                row[j] -= f * a
+        for j, a in nonzero:
+            row[j] -= f * a
         row[c] = 0.0
         rhs[i] -= f * rhs[r]
         if abs(rhs[i]) < _EPS:
             rhs[i] = 0.0
     basis[r] = c
+    return nonzero
 
 
 def _simplex(
@@ -142,22 +147,22 @@ def _simplex(
     cost: list[float],
     width: int,
 ) -> float | None:
-    """Minimise `cost . y` from a feasible basis, in place. None if unbounded."""
-    while True:
-        # Reduced costs r_j = c_j - c_B . column_j.
-        entering = -1
-        in_basis = set(basis)
-        for j in range(width):
-            if j in in_basis:
-                continue
-            reduced = cost[j]
-            for i, row in enumerate(rows):
-                a = row[j]
+    """Minimise `cost . y` from a feasible basis, in place. None if unbounded.
+
+    The reduced costs `r_j = c_j - c_B . column_j` are computed once and then pivoted along
+    with the rows (a tableau's objective row), instead of from every row at every step."""
+    reduced = cost[:width]
+    for i, row in enumerate(rows):
+        weight = cost[basis[i]]
+        if weight != 0.0:
+            for j, a in enumerate(row):
                 if a != 0.0:
-                    reduced -= cost[basis[i]] * a
-            if reduced < -_EPS:
-                entering = j  # Bland: the first improving column
-                break
+                    reduced[j] -= weight * a
+    while True:
+        in_basis = set(basis)
+        entering = next(  # Bland: the first improving column
+            (j for j in range(width) if reduced[j] < -_EPS and j not in in_basis), -1
+        )
         if entering < 0:
             return sum(cost[basis[i]] * rhs[i] for i in range(len(rows)))
         leaving = -1
@@ -173,4 +178,7 @@ def _simplex(
                     leaving = i
         if leaving < 0:
             return None
-        _pivot(rows, rhs, basis, leaving, entering)
+        f = reduced[entering]
+        for j, a in _pivot(rows, rhs, basis, leaving, entering):
+            reduced[j] -= f * a
+        reduced[entering] = 0.0
