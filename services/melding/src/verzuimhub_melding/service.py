@@ -345,7 +345,10 @@ async def evaluate_leerlingen(
         result = evaluate(
             _pupil(row), ledger_days(own), existing, calendar, ctx.rules, window=window
         )
-        if result.needs_history_from is not None:
+        while result.needs_history_from is not None:
+            # The window cut through a run of absence (or a luxe episode): evaluate again
+            # from earlier, as often as it takes to reach the run's first day (each step
+            # goes back five lesweken; a run longer than that needs several).
             window = LedgerWindow(result.needs_history_from, window.anchor)
             own = [
                 ledger_entry(r) for r in await repo.ledger_of(session, [leerling_id], window.start)

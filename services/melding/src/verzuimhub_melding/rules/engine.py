@@ -100,7 +100,8 @@ def ledger_window(
     date or at the begindatum of a stored melding that overlaps it. Load the ledger from
     ``window.start`` onward and pass the window to :func:`evaluate`; if the result has
     ``needs_history_from`` (a run or episode reaches back before the window), load from there
-    and evaluate again with ``LedgerWindow(needs_history_from, window.anchor)``.
+    and evaluate again with ``LedgerWindow(needs_history_from, window.anchor)`` — until the
+    result has none: a run longer than the step reaches back further still.
 
     This presumes the stored meldingen were computed by these rules with this configuration;
     after a rules change, evaluate the full history once.
