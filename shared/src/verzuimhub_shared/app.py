@@ -228,13 +228,7 @@ async def sleep_or_stop(
 ) -> bool:
     """Sleep up to ``seconds``, or until ``wake`` is set (the caller clears it); True when
     stop was requested."""
-    if wake is None:
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=seconds)
-            return True
-        except TimeoutError:
-            return False
-    waits = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())}
+    waits = {asyncio.ensure_future(event.wait()) for event in (stop, wake) if event is not None}
     try:
         await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
     finally:

@@ -13,11 +13,12 @@ from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Annotated, Any
 
+import asyncpg
 import orjson
 from fastapi import Depends, Request
 from sqlalchemy import MetaData, Table, event, text
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -189,15 +190,11 @@ async def copy_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str
             columns=columns,
             schema_name=table.schema,
         )
-    except _postgres_error() as exc:  # as SQLAlchemy reports any other statement's failure
+    # Reported as SQLAlchemy reports the same failure of an INSERT.
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise IntegrityError(f"COPY {table.name}", None, exc) from exc
+    except asyncpg.PostgresError as exc:
         raise DBAPIError(f"COPY {table.name}", None, exc) from exc
-
-
-def _postgres_error() -> type[Exception]:
-    """asyncpg's base error, imported only where PostgreSQL is in use."""
-    import asyncpg
-
-    return asyncpg.PostgresError
 
 
 async def bulk_update(
