@@ -21,7 +21,7 @@ from sqlalchemy import (
     Table,
     select,
 )
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from verzuimhub.testing import run_sync
 from verzuimhub_shared.db import (
@@ -33,6 +33,7 @@ from verzuimhub_shared.db import (
     bulk_update,
     bulk_upsert,
     copy_rows,
+    pg_fetch,
 )
 from verzuimhub_shared.testing.postgres import PostgresServer
 
@@ -217,3 +218,56 @@ async def test_a_copied_conflict_or_too_long_value_is_an_error(db: Database) -> 
             async with db.transaction() as session:
                 await copy_rows(session, THINGS, too_long)
     assert await stored(db) == rows(n)
+
+
+@pytest_asyncio.fixture
+async def pg_db(pg_url: str) -> AsyncIterator[Database]:
+    """PostgreSQL only: ``pg_fetch`` sends statements around SQLAlchemy, to asyncpg."""
+    database = Database(pg_url)
+    async with database.engine.begin() as conn:
+        await conn.run_sync(metadata.drop_all)
+        await conn.run_sync(metadata.create_all)
+    yield database
+    await database.dispose()
+
+
+async def test_statements_around_sqlalchemy_belong_to_the_sessions_transaction(
+    pg_db: Database,
+) -> None:
+    db = pg_db
+    insert = "INSERT INTO things (id, n, day, at) VALUES ($1, $2, $3, $4) RETURNING n"
+
+    async def insert_then_fail(thing: str) -> None:
+        async with db.transaction() as session:
+            assert await pg_fetch(session, insert, thing, 1, date(2026, 1, 1), AT) == [(1,)]
+            raise RuntimeError("later in the same unit of work")
+
+    with pytest.raises(RuntimeError):
+        await insert_then_fail("a")  # the first statement of its transaction
+    assert await stored(db) == []
+
+    # One session, two transactions: the second begins anew and rolls back on its own.
+    async with db.sessionmaker() as session:
+        await pg_fetch(session, insert, "b", 2, date(2026, 1, 2), AT)
+        await session.commit()
+        await pg_fetch(session, insert, "c", 3, date(2026, 1, 3), AT)
+        await session.rollback()
+    assert [row["id"] for row in await stored(db)] == ["b"]
+
+
+async def test_failures_around_sqlalchemy_are_reported_as_sqlalchemys(pg_db: Database) -> None:
+    db = pg_db
+    async with db.transaction() as session:
+        await bulk_insert(session, THINGS, rows(1))
+    with pytest.raises(IntegrityError):
+        async with db.transaction() as session:
+            await pg_fetch(
+                session,
+                "INSERT INTO things (id, n, day, at) VALUES ($1, 1, $2, $3)",
+                "r0",
+                date(2026, 1, 1),
+                AT,
+            )
+    with pytest.raises(DBAPIError, match="too long"):
+        async with db.transaction() as session:
+            await pg_fetch(session, "UPDATE things SET note = $1 WHERE id = 'r0'", "x" * 21)

@@ -49,7 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verzuimhub_shared.crypto import Sealer
-from verzuimhub_shared.db import copy_rows, insert_ignore
+from verzuimhub_shared.db import copy_rows, insert_ignore, pg_fetch
 from verzuimhub_shared.logging import get_logger
 
 CLOUDEVENTS_BATCH = "application/cloudevents-batch+json"
@@ -125,8 +125,12 @@ async def append(
     """Append events (the last write of the transaction); returns their positions."""
     if not events:
         return []
-    result = await session.execute(_advance(tables), {"n": len(events)})
-    last = int(result.scalar_one())
+    if session.get_bind().dialect.name == "postgresql":
+        [row] = await pg_fetch(session, _advance_sql(tables.counter.name), len(events))
+        last = int(row[0])
+    else:
+        result = await session.execute(_advance(tables), {"n": len(events)})
+        last = int(result.scalar_one())
     first = last - len(events) + 1
     now = datetime.now(UTC)
     stamp = now.isoformat().replace("+00:00", "Z")
@@ -163,6 +167,15 @@ async def append(
         )
     await copy_rows(session, tables.events, rows)
     return list(range(first, last + 1))
+
+
+@lru_cache(maxsize=8)
+def _advance_sql(counter: str) -> str:
+    """The same on PostgreSQL, sent around SQLAlchemy (``db.pg_fetch``: once per write)."""
+    return (
+        f'UPDATE "{counter}" SET last_position = last_position + $1 WHERE id = 1 '
+        "RETURNING last_position"
+    )
 
 
 @lru_cache(maxsize=8)
