@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -196,7 +197,21 @@ def install_error_handlers(app: FastAPI) -> None:
 
         return problem_response(body, response_headers_for(request.url.path))
 
+    async def on_database(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, DBAPIError)
+        if not exc.connection_invalidated:
+            raise exc  # an unexpected failure: the server error handler below
+        # The server dropped the connection (a restart, a failover): SQLAlchemy has
+        # discarded the pool's connections; a retry gets a new one.
+        log.warning("database_connection_lost", path=request.url.path)
+        gone = ServiceUnavailable(
+            "De database was even niet bereikbaar; probeer het opnieuw",
+            headers={"Retry-After": "1"},
+        )
+        return problem_response(gone.body(request.url.path), gone.headers)
+
     app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(DBAPIError, on_database)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)
