@@ -19,9 +19,10 @@ from verzuimhub_shared.auth import (
     RegistratiesWriter,
     VrijstellingenWriter,
 )
-from verzuimhub_shared.db import SessionDep
+from verzuimhub_shared.db import Database, SessionDep
 from verzuimhub_shared.errors import BadRequest, Forbidden, InvalidParam, ProblemError
 from verzuimhub_shared.feed_api import feed_router
+from verzuimhub_shared.group_commit import GroupCommit
 from verzuimhub_shared.validation import body_doc, json_body, json_response, validate
 
 router = APIRouter()
@@ -87,19 +88,70 @@ async def _idempotent(
 async def create_registratie(
     request: Request,
     principal: RegistratiesWriter,
-    session: SessionDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     data, raw = await json_body(request)
+    if idempotency_key is None:
+        # Shares a transaction with the other single registrations waiting meanwhile.
+        return _single_answer(await _registratie_groups(request).submit((principal, data)))
+    # With a key: the key is claimed in the request's own transaction, with its work.
+    async with _db(request).transaction() as session:
 
-    async def produce() -> Response:
-        [outcome] = await service.submit_registraties(session, _ctx(request), principal, [data])
-        if outcome.problem is not None:
-            raise outcome.problem
-        assert outcome.bevestiging is not None
-        return json_response(201 if outcome.uitkomst == "aangemaakt" else 200, outcome.bevestiging)
+        async def produce() -> Response:
+            [outcome] = await service.submit_registraties(session, _ctx(request), principal, [data])
+            return _single_answer(outcome)
 
-    return await _idempotent(request, session, principal, idempotency_key, raw, produce)
+        return await _idempotent(request, session, principal, idempotency_key, raw, produce)
+
+
+def _single_answer(outcome: service.ItemOutcome) -> Response:
+    if outcome.problem is not None:
+        raise outcome.problem
+    assert outcome.bevestiging is not None
+    return json_response(201 if outcome.uitkomst == "aangemaakt" else 200, outcome.bevestiging)
+
+
+RegistratieGroups = GroupCommit[tuple[Principal, Any], service.ItemOutcome]
+#: Two groups in flight: one is prepared while the other waits on the database. More made
+#: the groups smaller and made them queue on the feed counter (ADR 0010).
+GROUP_WRITERS = 2
+
+
+def _registratie_groups(request: Request) -> RegistratieGroups:
+    """The app's group commit for single registrations (made on first use, in the app's
+    event loop). Each group is one transaction, owned here at the edge."""
+    app = request.app
+    groups: RegistratieGroups | None = getattr(app.state, "registratie_groups", None)
+    if groups is None:
+        ctx = _ctx(request)
+        db = _db(request)
+        metrics = app.state.metrics
+        committed = metrics.counter(
+            "ingest_registratie_groups_total",
+            "Groups of single registrations (POST /v1/registraties without a key) written, "
+            "one transaction each (a failed group's items are written again alone).",
+        )
+        items = metrics.counter(
+            "ingest_registratie_group_items_total",
+            "Single registrations in those groups (items ÷ groups: the mean group size).",
+        )
+
+        async def work(requests: list[tuple[Principal, Any]]) -> list[service.ItemOutcome]:
+            async with db.transaction() as session:
+                return await service.submit_requests(session, ctx, requests)
+
+        def on_group(size: int) -> None:
+            committed.inc()
+            items.inc(size)
+
+        groups = RegistratieGroups(work, writers=GROUP_WRITERS, on_group=on_group)
+        app.state.registratie_groups = groups
+    return groups
+
+
+def _db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
 
 
 @router.post(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Table, and_, bindparam, or_, select, text
+from sqlalchemy import Table, and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verzuimhub_ingest.models import Registratie, Vrijstelling
-from verzuimhub_shared.db import bulk_insert, bulk_update
+from verzuimhub_shared.db import bulk_insert, bulk_update, pg_fetch
 
 R: Table = Registratie.__table__  # type: ignore[assignment]
 V: Table = Vrijstelling.__table__  # type: ignore[assignment]
@@ -42,18 +42,19 @@ _MINUTES_ONE = select(R.c.id, R.c.pgn_hash, R.c.datum, R.c.minuten).where(
 )
 
 
-# PostgreSQL: a batch's keys and pupil-days travel as two arrays, joined on the index they
-# match: exactly the rows asked for, in one prepared statement whatever the batch size
-# (an expanding IN of thousands of values was compiled per length and planned slowly).
-_LOCK_PAIRS = text(
+# PostgreSQL: the keys and pupil-days travel as two arrays, joined on the index they match:
+# exactly the rows asked for, in one prepared statement whatever their number (an expanding
+# IN of thousands of values was compiled per length and planned slowly), sent around
+# SQLAlchemy's execution layers (db.pg_fetch: these run for every registration).
+_LOCK_PAIRS = (
     f"SELECT {', '.join('r.' + c.name for c in _EXISTING_COLUMNS)} FROM registraties AS r "
-    "JOIN unnest(CAST(:brins AS varchar[]), CAST(:ids AS varchar[])) AS k(brin, sid) "
+    "JOIN unnest($1::varchar[], $2::varchar[]) AS k(brin, sid) "
     "ON r.brin = k.brin AND r.school_registratie_id = k.sid "
     "FOR UPDATE OF r"
 )
-_MINUTES_PAIRS = text(
+_MINUTES_PAIRS = (
     "SELECT r.id, r.pgn_hash, r.datum, r.minuten FROM registraties AS r "
-    "JOIN unnest(CAST(:hashes AS varchar[]), CAST(:days AS date[])) AS p(pgn_hash, datum) "
+    "JOIN unnest($1::varchar[], $2::date[]) AS p(pgn_hash, datum) "
     "ON r.pgn_hash = p.pgn_hash AND r.datum = p.datum "
     "WHERE NOT r.ingetrokken"
 )
@@ -63,61 +64,72 @@ def _is_postgresql(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+class Existing(NamedTuple):
+    """A stored registration's current state (the columns of ``_EXISTING_COLUMNS``)."""
+
+    id: str
+    brin: str
+    school_registratie_id: str
+    versie: int
+    payload_hash: str
+    catalogus_versie: str
+    ingetrokken: bool
+    pgn_hash: str
+    datum: date
+    minuten: int
+
+
 async def lock_existing(
     session: AsyncSession, keys: Iterable[tuple[str, str]]
-) -> dict[tuple[str, str], Any]:
+) -> dict[tuple[str, str], Existing]:
     """Current rows for (brin, school id) keys, locked for this transaction."""
     keys = list(set(keys))
-    found: dict[tuple[str, str], Any] = {}
     if not keys:
-        return found
-    if len(keys) == 1:
+        return {}
+    rows: Iterable[Any]
+    if _is_postgresql(session):
+        brins, ids = zip(*keys, strict=True)
+        rows = await pg_fetch(session, _LOCK_PAIRS, list(brins), list(ids))
+    elif len(keys) == 1:
         brin, sid = keys[0]
         rows = await session.execute(_LOCK_ONE, {"brin": brin, "sid": sid})
-    elif _is_postgresql(session):
-        brins, ids = zip(*keys, strict=True)
-        rows = await session.execute(_LOCK_PAIRS, {"brins": list(brins), "ids": list(ids)})
     else:
-        return await _lock_existing_portable(session, keys)
-    for row in rows:
-        found[(row.brin, row.school_registratie_id)] = row
-    return found
+        rows = await _lock_existing_portable(session, keys)
+    found = (Existing(*row) for row in rows)
+    return {(row.brin, row.school_registratie_id): row for row in found}
 
 
-async def _lock_existing_portable(
-    session: AsyncSession, keys: list[tuple[str, str]]
-) -> dict[tuple[str, str], Any]:
+async def _lock_existing_portable(session: AsyncSession, keys: list[tuple[str, str]]) -> list[Any]:
     # On the unique index's columns with two IN lists, matched to the pairs here (a tuple
     # IN is not portable). A row of another requested BRIN with a requested id is locked
     # too; harmless.
     wanted = set(keys)
     brins = sorted({b for b, _ in wanted})
     ids = sorted({i for _, i in wanted})
-    found: dict[tuple[str, str], Any] = {}
+    found: list[Any] = []
     for start in range(0, len(ids), 5000):
         rows = await session.execute(
             select(*_EXISTING_COLUMNS)
             .where(R.c.brin.in_(brins), R.c.school_registratie_id.in_(ids[start : start + 5000]))
             .with_for_update()
         )
-        for row in rows:
-            if (row.brin, row.school_registratie_id) in wanted:
-                found[(row.brin, row.school_registratie_id)] = row
+        found.extend(row for row in rows if (row.brin, row.school_registratie_id) in wanted)
     return found
 
 
-async def minutes_on_days(session: AsyncSession, pairs: Iterable[tuple[str, date]]) -> list[Any]:
+async def minutes_on_days(
+    session: AsyncSession, pairs: Iterable[tuple[str, date]]
+) -> Sequence[tuple[str, str, date, int]]:
     """(id, pgn_hash, datum, minuten) of live registrations of these pupils on these days."""
     pairs = list(set(pairs))
     if not pairs:
         return []
+    if _is_postgresql(session):
+        hashes, days = zip(*pairs, strict=True)
+        return await pg_fetch(session, _MINUTES_PAIRS, list(hashes), list(days))
     if len(pairs) == 1:
         pgn_hash, datum = pairs[0]
         return list(await session.execute(_MINUTES_ONE, {"pgn_hash": pgn_hash, "datum": datum}))
-    if _is_postgresql(session):
-        hashes, days = zip(*pairs, strict=True)
-        params = {"hashes": list(hashes), "days": list(days)}
-        return list(await session.execute(_MINUTES_PAIRS, params))
     return await _minutes_on_days_portable(session, pairs)
 
 

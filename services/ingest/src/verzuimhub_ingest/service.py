@@ -124,13 +124,14 @@ def _validated(
 
 
 def _accept(
-    ctx: IngestContext, principal: Principal, raw_items: Sequence[Any]
+    ctx: IngestContext, principals: Sequence[Principal], raw_items: Sequence[Any]
 ) -> tuple[list[ItemOutcome], list[tuple[int, RegistratieIn, str]]]:
-    """Outcomes for the items refused before any query (invalid, or not this token's BRIN;
+    """Outcomes for the items refused before any query (invalid, or not their token's BRIN;
     the others hold a placeholder), and the accepted ones with their payload hash."""
     outcomes: list[ItemOutcome] = []
     accepted: list[tuple[int, RegistratieIn, str]] = []
-    for index, item in enumerate(_validated(raw_items, ctx.validation_context())):
+    validated = _validated(raw_items, ctx.validation_context())
+    for index, (item, principal) in enumerate(zip(validated, principals, strict=True)):
         if isinstance(item, ValidationError):
             outcomes.append(ItemOutcome(index, "afgewezen", problem=_bad(problems_of(item))))
             continue
@@ -151,7 +152,24 @@ async def submit_registraties(
     session: AsyncSession, ctx: IngestContext, principal: Principal, raw_items: Sequence[Any]
 ) -> list[ItemOutcome]:
     """Validate, authorise, store and publish registrations; one outcome per item."""
-    outcomes, accepted = _accept(ctx, principal, raw_items)
+    return await _submit(session, ctx, [principal] * len(raw_items), raw_items)
+
+
+async def submit_requests(
+    session: AsyncSession, ctx: IngestContext, requests: Sequence[tuple[Principal, Any]]
+) -> list[ItemOutcome]:
+    """The same for single registrations of several requests (each with its own caller)
+    in one transaction: see ``verzuimhub_shared.group_commit``."""
+    return await _submit(session, ctx, [p for p, _ in requests], [raw for _, raw in requests])
+
+
+async def _submit(
+    session: AsyncSession,
+    ctx: IngestContext,
+    principals: Sequence[Principal],
+    raw_items: Sequence[Any],
+) -> list[ItemOutcome]:
+    outcomes, accepted = _accept(ctx, principals, raw_items)
     if not accepted:
         return outcomes
 
@@ -162,7 +180,7 @@ async def submit_registraties(
     link = {pgn: pseudonymiser.pseudonym(pgn, LINK) for pgn in {i.pgn for _, i, _ in accepted}}
     day_rows = await repo.minutes_on_days(session, ((link[i.pgn], i.datum) for _, i, _ in accepted))
     minutes_by_id: dict[str, tuple[tuple[str, date], int]] = {
-        r.id: ((r.pgn_hash, r.datum), r.minuten) for r in day_rows
+        rid: ((pgn_hash, datum), minuten) for rid, pgn_hash, datum, minuten in day_rows
     }
     # Running minutes per (pupil, day), kept in step with minutes_by_id: one lookup per item
     # instead of a scan of the whole batch (quadratic in the batch size).
@@ -181,12 +199,12 @@ async def submit_registraties(
         key = (item.brin, item.school_registratie_id)
         current = state.get(key)
         if current is None and key in existing:
-            row = existing[key]
+            stored = existing[key]
             current = {
-                "id": row.id,
-                "versie": row.versie,
-                "payload_hash": row.payload_hash,
-                "catalogus_versie": row.catalogus_versie,
+                "id": stored.id,
+                "versie": stored.versie,
+                "payload_hash": stored.payload_hash,
+                "catalogus_versie": stored.catalogus_versie,
                 "new": False,
             }
         bevestiging_id = current["id"] if current else new_id()
@@ -519,4 +537,4 @@ async def _publish_vrijstelling(
     await feed.append(session, FEED, [event], source=ev.SOURCE_INGEST)
 
 
-__all__ = ["IngestContext", "ItemOutcome", "submit_registraties"]
+__all__ = ["IngestContext", "ItemOutcome", "submit_registraties", "submit_requests"]

@@ -1,0 +1,156 @@
+"""GroupCommit on its own (no database): who goes in which group, and who gets what answer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from verzuimhub_shared.group_commit import GroupCommit
+
+
+class Work:
+    """Records each group; holds a group open until released; fails on items named bad."""
+
+    def __init__(self, bad: frozenset[str] = frozenset()) -> None:
+        self.groups: list[list[str]] = []
+        self.running = 0
+        self.most_running = 0
+        self.release = asyncio.Event()
+        self.release.set()
+        self.bad = bad
+
+    async def __call__(self, items: list[str]) -> Sequence[str]:
+        self.groups.append(list(items))
+        self.running += 1
+        self.most_running = max(self.most_running, self.running)
+        try:
+            await self.release.wait()
+            await asyncio.sleep(0)
+            failing = [item for item in items if item in self.bad]
+            if failing:
+                raise ValueError(f"bad item {failing[0]}")
+            return [item.upper() for item in items]
+        finally:
+            self.running -= 1
+
+
+async def test_requests_of_the_same_moment_go_together() -> None:
+    work = Work()
+    groups = GroupCommit(work)
+    answers = await asyncio.gather(*(groups.submit(x) for x in "abc"))
+    assert answers == ["A", "B", "C"]
+    assert work.groups == [["a", "b", "c"]]
+
+
+async def test_a_request_on_a_quiet_service_goes_at_once_alone() -> None:
+    work = Work()
+    groups = GroupCommit(work)
+    assert await groups.submit("a") == "A"
+    assert work.groups == [["a"]]
+
+
+async def test_requests_arriving_during_a_group_go_together_in_the_next() -> None:
+    work = Work()
+    work.release.clear()
+    groups = GroupCommit(work)
+    first = asyncio.create_task(groups.submit("a"))
+    await asyncio.sleep(0.01)  # "a" is being written
+    later = [asyncio.create_task(groups.submit(x)) for x in "bcd"]
+    await asyncio.sleep(0.01)
+    work.release.set()
+    assert await first == "A"
+    assert [await t for t in later] == ["B", "C", "D"]  # each its own answer
+    assert work.groups == [["a"], ["b", "c", "d"]]
+
+
+async def test_groups_are_at_most_max_size() -> None:
+    work = Work()
+    work.release.clear()
+    groups = GroupCommit(work, max_size=2)
+    tasks = [asyncio.create_task(groups.submit(x)) for x in "abcde"]
+    await asyncio.sleep(0.01)
+    work.release.set()
+    assert [await t for t in tasks] == list("ABCDE")
+    assert work.groups == [["a", "b"], ["c", "d"], ["e"]]
+
+
+async def test_writers_bound_the_groups_in_flight() -> None:
+    work = Work()
+    work.release.clear()
+    groups = GroupCommit(work, writers=2)
+    tasks = []
+    for item in "abc":
+        tasks.append(asyncio.create_task(groups.submit(item)))
+        await asyncio.sleep(0.01)
+    # A second writer started with "b" while "a" was written; "c" waits for either.
+    assert work.groups == [["a"], ["b"]]
+    assert work.running == 2
+    work.release.set()
+    assert [await t for t in tasks] == ["A", "B", "C"]
+    assert work.most_running == 2
+    assert work.groups == [["a"], ["b"], ["c"]]
+
+
+async def test_a_failing_group_is_retried_alone_and_only_the_bad_item_fails() -> None:
+    work = Work(bad=frozenset({"c"}))
+    work.release.clear()
+    groups = GroupCommit(work)
+    first = asyncio.create_task(groups.submit("a"))
+    await asyncio.sleep(0.01)
+    later = [asyncio.create_task(groups.submit(x)) for x in "bcd"]
+    await asyncio.sleep(0.01)
+    work.release.set()
+    assert await first == "A"
+    assert await later[0] == "B"
+    with pytest.raises(ValueError, match="bad item c"):
+        await later[1]
+    assert await later[2] == "D"
+    assert work.groups == [["a"], ["b", "c", "d"], ["b"], ["c"], ["d"]]
+
+
+async def test_a_request_cancelled_while_waiting_is_left_out() -> None:
+    work = Work()
+    work.release.clear()
+    groups = GroupCommit(work)
+    first = asyncio.create_task(groups.submit("a"))
+    await asyncio.sleep(0.01)
+    gone = asyncio.create_task(groups.submit("b"))
+    stays = asyncio.create_task(groups.submit("c"))
+    await asyncio.sleep(0.01)
+    gone.cancel()
+    work.release.set()
+    assert await first == "A"
+    assert await stays == "C"
+    assert work.groups == [["a"], ["c"]]
+
+
+async def test_a_wrong_number_of_results_fails_every_item() -> None:
+    async def short(items: list[str]) -> list[str]:
+        return items[:-1]
+
+    groups: GroupCommit[str, str] = GroupCommit(short)
+    with pytest.raises(RuntimeError, match="0 results for a group of 1"):
+        await groups.submit("a")
+
+
+async def test_on_group_reports_each_group_size() -> None:
+    sizes: list[int] = []
+    work = Work()
+    work.release.clear()
+    groups = GroupCommit(work, on_group=sizes.append)
+    tasks = [asyncio.create_task(groups.submit("a"))]
+    await asyncio.sleep(0.01)
+    tasks += [asyncio.create_task(groups.submit(x)) for x in "bc"]
+    await asyncio.sleep(0.01)
+    work.release.set()
+    await asyncio.gather(*tasks)
+    assert sizes == [1, 2]
+
+
+def test_sizes_below_one_are_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        GroupCommit(Work(), max_size=0)
+    with pytest.raises(ValueError, match="at least 1"):
+        GroupCommit(Work(), writers=0)
