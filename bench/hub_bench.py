@@ -32,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -683,7 +683,10 @@ def table(results: dict[str, Any]) -> tuple[str, dict[str, bool]]:
     return "\n".join(lines), met
 
 
-async def run(quick: bool) -> dict[str, Any]:
+PHASES = ("batch", "single", "replay", "e2e", "swv")
+
+
+async def run(quick: bool, only: Sequence[str] = PHASES) -> dict[str, Any]:
     scale = QUICK if quick else FULL
     rng = random.Random(8)
     pg = await ensure_server()
@@ -716,6 +719,8 @@ async def run(quick: bool) -> dict[str, Any]:
             ("swv", lambda: bench_swv(hub, scale)),
         ]
         for name, step in steps:
+            if name not in only:
+                continue
             log(f"{name} …")
             results[name] = await step()
             log(f"{name}: {json.dumps(results[name])}")
@@ -735,8 +740,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small run (about a minute)")
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write the figures")
+    parser.add_argument(
+        "--only",
+        default=",".join(PHASES),
+        help="comma-separated phases to run, in the usual order (for profiling one of them; "
+        "replay applies what the phases before it stored, e2e needs replay): " + ", ".join(PHASES),
+    )
     args = parser.parse_args()
-    results = asyncio.run(run(args.quick))
+    only = [name.strip() for name in args.only.split(",") if name.strip()]
+    if unknown := set(only) - set(PHASES):
+        parser.error(f"unknown phase(s): {', '.join(sorted(unknown))}")
+    if "e2e" in only and "replay" not in only:
+        parser.error("e2e needs replay (it starts melding)")
+    results = asyncio.run(run(args.quick, only))
     text, met = table(results)
     results["met"] = met
     args.json.parent.mkdir(parents=True, exist_ok=True)
