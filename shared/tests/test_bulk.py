@@ -4,6 +4,7 @@ the same rows in, the same rows stored, whichever path the dialect takes."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -77,12 +78,20 @@ async def db(
     request: pytest.FixtureRequest, pg_url: str, tmp_path: Path
 ) -> AsyncIterator[Database]:
     url = pg_url if request.param == "postgresql" else f"sqlite+aiosqlite:///{tmp_path}/b.db"
+    async with fresh_things(url) as database:
+        yield database
+
+
+@asynccontextmanager
+async def fresh_things(url: str) -> AsyncIterator[Database]:
     database = Database(url)
     async with database.engine.begin() as conn:
         await conn.run_sync(metadata.drop_all)
         await conn.run_sync(metadata.create_all)
-    yield database
-    await database.dispose()
+    try:
+        yield database
+    finally:
+        await database.dispose()
 
 
 async def stored(db: Database) -> list[dict[str, object]]:
@@ -223,12 +232,8 @@ async def test_a_copied_conflict_or_too_long_value_is_an_error(db: Database) -> 
 @pytest_asyncio.fixture
 async def pg_db(pg_url: str) -> AsyncIterator[Database]:
     """PostgreSQL only: ``pg_fetch`` sends statements around SQLAlchemy, to asyncpg."""
-    database = Database(pg_url)
-    async with database.engine.begin() as conn:
-        await conn.run_sync(metadata.drop_all)
-        await conn.run_sync(metadata.create_all)
-    yield database
-    await database.dispose()
+    async with fresh_things(pg_url) as database:
+        yield database
 
 
 async def test_statements_around_sqlalchemy_belong_to_the_sessions_transaction(
