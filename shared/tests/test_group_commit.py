@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from verzuimhub_shared.group_commit import GroupCommit
+from verzuimhub_shared.group_commit import GroupCommit, GroupCommitBusy
 
 
 class Work:
@@ -149,8 +149,25 @@ async def test_on_group_reports_each_group_size() -> None:
     assert sizes == [1, 2]
 
 
+async def test_beyond_max_waiting_a_request_is_refused_at_once() -> None:
+    work = Work()
+    work.release.clear()
+    groups = GroupCommit(work, max_waiting=2)
+    first = asyncio.create_task(groups.submit("a"))
+    await asyncio.sleep(0.01)  # "a" is being written: it no longer waits
+    waiting = [asyncio.create_task(groups.submit(x)) for x in "bc"]
+    await asyncio.sleep(0)
+    with pytest.raises(GroupCommitBusy):
+        await groups.submit("d")
+    work.release.set()
+    assert [await first, *[await t for t in waiting]] == ["A", "B", "C"]
+    assert await groups.submit("e") == "E"  # room again
+
+
 def test_sizes_below_one_are_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         GroupCommit(Work(), max_size=0)
     with pytest.raises(ValueError, match="at least 1"):
         GroupCommit(Work(), writers=0)
+    with pytest.raises(ValueError, match="at least 1"):
+        GroupCommit(Work(), max_waiting=0)

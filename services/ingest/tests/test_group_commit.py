@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from verzuimhub.testing import make_bsn, registratie
+from verzuimhub_shared.group_commit import GroupCommit
 
 CONCURRENT = 40
 
@@ -152,3 +153,42 @@ async def test_a_group_that_fails_is_retried_item_by_item(
     assert sorted(e["data"]["registratieId"] for e in melding) == sorted(stored)
     # The failed group, then each of its items alone: more groups than requests' groups.
     assert _metric(metrics, "ingest_registratie_group_items_total") > len(names)
+
+
+async def test_when_too_many_wait_a_request_is_answered_503_at_once(
+    clean_dbs: Any,
+    app_client: Callable[..., Any],
+    auth: Callable[..., dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The database stalls (a group never finishes): requests beyond the bound are refused
+    with Retry-After instead of queueing without end."""
+    from verzuimhub_ingest import api
+
+    stalled = asyncio.Event()
+
+    async def stuck(items: list[Any]) -> list[Any]:
+        await stalled.wait()
+        raise RuntimeError("released at the end of the test")
+
+    groups: Any = GroupCommit(stuck, max_waiting=1)
+    monkeypatch.setattr(api, "_registratie_groups", lambda request: groups)
+    school = auth("school", brins=["99AA"])
+    async with app_client("ingest") as client:
+
+        def post(i: int) -> Any:
+            body = registratie(schoolRegistratieId=f"s{i}", pgn=make_bsn(30 + i))
+            return client.post("/v1/registraties", json=body, headers=school)
+
+        pending = []
+        for i in range(2):  # the first is being written, the second waits
+            pending.append(asyncio.create_task(post(i)))
+            await asyncio.sleep(0.2)
+        try:
+            refused = await asyncio.wait_for(post(9), timeout=10)
+        finally:
+            stalled.set()
+            await asyncio.gather(*pending, return_exceptions=True)
+    assert refused.status_code == 503
+    assert refused.headers["retry-after"] == "1"
+    assert refused.headers["content-type"] == "application/problem+json"

@@ -30,9 +30,15 @@ R = TypeVar("R")
 log = get_logger(__name__)
 
 
+class GroupCommitBusy(Exception):
+    """More items wait than ``max_waiting``: the database is not keeping up; try later."""
+
+
 class GroupCommit(Generic[T, R]):
     """Runs ``work(items)`` (one transaction, one result per item, in order) for the items
-    of the requests that are waiting, at most ``max_size`` at a time."""
+    of the requests that are waiting, at most ``max_size`` at a time. When more than
+    ``max_waiting`` items wait (the database is stuck or far behind), :meth:`submit`
+    refuses at once with :class:`GroupCommitBusy` instead of queueing without bound."""
 
     def __init__(
         self,
@@ -40,12 +46,14 @@ class GroupCommit(Generic[T, R]):
         *,
         max_size: int = 64,
         writers: int = 1,
+        max_waiting: int = 1024,
         on_group: Callable[[int], None] | None = None,
     ) -> None:
-        if max_size < 1 or writers < 1:
-            raise ValueError("max_size and writers must be at least 1")
+        if max_size < 1 or writers < 1 or max_waiting < 1:
+            raise ValueError("max_size, writers and max_waiting must be at least 1")
         self._work = work
         self._max_size = max_size
+        self._max_waiting = max_waiting
         self._max_writers = writers
         self._on_group = on_group
         self._waiting: list[tuple[T, asyncio.Future[R]]] = []
@@ -53,6 +61,8 @@ class GroupCommit(Generic[T, R]):
 
     async def submit(self, item: T) -> R:
         """Wait for ``item``'s group to be committed; its result, or its own error."""
+        if len(self._waiting) >= self._max_waiting:
+            raise GroupCommitBusy(f"{len(self._waiting)} items wait already")
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
         if len(self._writers) < self._max_writers:

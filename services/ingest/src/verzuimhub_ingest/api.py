@@ -20,9 +20,15 @@ from verzuimhub_shared.auth import (
     VrijstellingenWriter,
 )
 from verzuimhub_shared.db import Database, SessionDep
-from verzuimhub_shared.errors import BadRequest, Forbidden, InvalidParam, ProblemError
+from verzuimhub_shared.errors import (
+    BadRequest,
+    Forbidden,
+    InvalidParam,
+    ProblemError,
+    ServiceUnavailable,
+)
 from verzuimhub_shared.feed_api import feed_router
-from verzuimhub_shared.group_commit import GroupCommit
+from verzuimhub_shared.group_commit import GroupCommit, GroupCommitBusy
 from verzuimhub_shared.validation import body_doc, json_body, json_response, validate
 
 router = APIRouter()
@@ -93,7 +99,14 @@ async def create_registratie(
     data, raw = await json_body(request)
     if idempotency_key is None:
         # Shares a transaction with the other single registrations waiting meanwhile.
-        return _single_answer(await _registratie_groups(request).submit((principal, data)))
+        try:
+            outcome = await _registratie_groups(request).submit((principal, data))
+        except GroupCommitBusy:
+            raise ServiceUnavailable(
+                "Te veel registraties wachten op opslag; probeer het over 1 s opnieuw",
+                headers={"Retry-After": "1"},
+            ) from None
+        return _single_answer(outcome)
     # With a key: the key is claimed in the request's own transaction, with its work.
     async with _db(request).transaction() as session:
 
