@@ -3,12 +3,20 @@ melding and its confirmation, with the real migrations."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from verzuimhub.services import service
-from verzuimhub.testing import BEVESTIGING, make_bsn, running_app, settings_for, truancy_week
+from verzuimhub.testing import (
+    BEVESTIGING,
+    make_bsn,
+    registratie,
+    running_app,
+    settings_for,
+    truancy_week,
+)
 from verzuimhub_melding.service import evaluate_pending
 from verzuimhub_melding.worker import ingest_consumer
 from verzuimhub_shared.migrations import upgrade
@@ -53,3 +61,25 @@ async def test_the_hub_works_on_sqlite(
             headers=school,
         )
         assert confirmed.json()["status"] == "ingediend"
+
+
+async def test_concurrent_single_registrations_on_sqlite(
+    tmp_path: Path, key_dir: Path, mint: Callable[..., Any]
+) -> None:
+    """Group commit on the embedded default: two groups in flight queue on SQLite's write
+    lock (BEGIN IMMEDIATE) instead of failing; every request is stored once."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ingest'}.db"
+    await upgrade(service("ingest").migrations_package or "", url)
+    app = service("ingest").create_app(settings_for("ingest", {"ingest": url}, key_dir))
+    school = {"Authorization": f"Bearer {mint('school', brins=['99AA'])}"}
+    reader = {"Authorization": f"Bearer {mint('consumer', consumer='melding')}"}
+    bodies = [registratie(schoolRegistratieId=f"c{i}", pgn=make_bsn(200 + i)) for i in range(20)]
+    async with running_app(app) as ingest:
+        answers = await asyncio.gather(
+            *(ingest.post("/v1/registraties", json=body, headers=school) for body in bodies)
+        )
+        events = (await ingest.get("/v1/feed", params={"limit": 100}, headers=reader)).json()
+    assert [a.status_code for a in answers] == [201] * 20
+    assert sorted(e["data"]["registratieId"] for e in events) == sorted(
+        a.json()["registratieId"] for a in answers
+    )
