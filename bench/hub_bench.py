@@ -695,6 +695,7 @@ async def run(quick: bool, only: Sequence[str] = PHASES) -> dict[str, Any]:
     results: dict[str, Any] = {
         "command": "make bench" + (" ARGS=--quick" if quick else ""),
         "quick": quick,
+        "phases": list(only),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {
             "cpus": os.cpu_count(),

@@ -103,7 +103,7 @@ class GroupCommit(Generic[T, R]):
             raise
         except Exception as exc:
             if len(group) == 1:
-                _settle(group[0][1], error=exc)
+                _fail(group[0][1], exc)
                 return
             log.warning("group_commit_retry_alone", size=len(group), exc_type=type(exc).__name__)
             for entry in group:
@@ -112,18 +112,13 @@ class GroupCommit(Generic[T, R]):
         if len(results) != len(group):
             error = RuntimeError(f"{len(results)} results for a group of {len(group)}")
             for _, future in group:
-                _settle(future, error=error)
+                _fail(future, error)
             return
         for (_, future), result in zip(group, results, strict=True):
-            _settle(future, result=result)
+            if not future.done():  # done: its request was cancelled meanwhile
+                future.set_result(result)
 
 
-def _settle(
-    future: asyncio.Future[R], *, result: R | None = None, error: BaseException | None = None
-) -> None:
-    if future.done():  # its request was cancelled meanwhile
-        return
-    if error is not None:
+def _fail(future: asyncio.Future[R], error: BaseException) -> None:
+    if not future.done():  # done: its request was cancelled meanwhile
         future.set_exception(error)
-    else:
-        future.set_result(result)  # type: ignore[arg-type]

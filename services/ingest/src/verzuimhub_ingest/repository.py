@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, and_, bindparam, or_, select
+from sqlalchemy import Table, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verzuimhub_ingest.models import Registratie, Vrijstelling
@@ -28,19 +28,6 @@ _EXISTING_COLUMNS = (
     R.c.datum,
     R.c.minuten,
 )
-# The single-registration path (one key, one pupil-day) uses statements built once: building
-# and compiling an expanding tuple IN per request cost more than the query itself.
-_LOCK_ONE = (
-    select(*_EXISTING_COLUMNS)
-    .where(R.c.brin == bindparam("brin"), R.c.school_registratie_id == bindparam("sid"))
-    .with_for_update()
-)
-_MINUTES_ONE = select(R.c.id, R.c.pgn_hash, R.c.datum, R.c.minuten).where(
-    R.c.pgn_hash == bindparam("pgn_hash"),
-    R.c.datum == bindparam("datum"),
-    R.c.ingetrokken.is_(False),
-)
-
 
 # PostgreSQL: the keys and pupil-days travel as two arrays, joined on the index they match:
 # exactly the rows asked for, in one prepared statement whatever their number (an expanding
@@ -90,9 +77,6 @@ async def lock_existing(
     if _is_postgresql(session):
         brins, ids = zip(*keys, strict=True)
         rows = await pg_fetch(session, _LOCK_PAIRS, list(brins), list(ids))
-    elif len(keys) == 1:
-        brin, sid = keys[0]
-        rows = await session.execute(_LOCK_ONE, {"brin": brin, "sid": sid})
     else:
         rows = await _lock_existing_portable(session, keys)
     found = (Existing(*row) for row in rows)
@@ -127,9 +111,6 @@ async def minutes_on_days(
     if _is_postgresql(session):
         hashes, days = zip(*pairs, strict=True)
         return await pg_fetch(session, _MINUTES_PAIRS, list(hashes), list(days))
-    if len(pairs) == 1:
-        pgn_hash, datum = pairs[0]
-        return list(await session.execute(_MINUTES_ONE, {"pgn_hash": pgn_hash, "datum": datum}))
     return await _minutes_on_days_portable(session, pairs)
 
 
