@@ -50,6 +50,7 @@ THINGS = Table(
     Column("ok", Boolean, nullable=True),
     Column("note", String(20), nullable=True),
 )
+KEYS = Table("keys", metadata, Column("id", String(8), primary_key=True))
 AT = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
 
 
@@ -195,6 +196,19 @@ async def test_copied_rows_are_stored_exactly(db: Database, count: int) -> None:
     async with db.transaction() as session:
         await copy_rows(session, THINGS, rows(count))
     assert await stored(db) == rows(count)
+
+
+async def test_copied_values_go_to_their_columns_whatever_the_key_order(db: Database) -> None:
+    """Rows may list their keys in any order; a table of one column takes one-element
+    records."""
+    reordered = [dict(reversed(row.items())) if i % 2 else row for i, row in enumerate(rows(100))]
+    keys = [{"id": f"k{i}"} for i in range(100)]
+    async with db.transaction() as session:
+        await copy_rows(session, THINGS, reordered)
+        await copy_rows(session, KEYS, keys)
+    assert await stored(db) == rows(100)
+    async with db.transaction() as session:
+        assert sorted(await session.scalars(select(KEYS.c.id))) == sorted(k["id"] for k in keys)
 
 
 async def test_copied_rows_belong_to_the_transaction(db: Database) -> None:

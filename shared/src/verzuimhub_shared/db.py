@@ -7,8 +7,9 @@ Works on PostgreSQL (asyncpg) and SQLite (aiosqlite, the embedded default).
 
 from __future__ import annotations
 
+import operator
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Annotated, Any
@@ -175,16 +176,26 @@ async def copy_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str
         await bulk_insert(session, table, rows)
         return
     columns = tuple(rows[0])
+    records = list(map(_record_of(columns), rows))
     connection = await driver(session)
     try:
         await connection.copy_records_to_table(
             table.name,
-            records=[tuple(row[name] for name in columns) for row in rows],
+            records=records,
             columns=columns,
             schema_name=table.schema,
         )
     except asyncpg.PostgresError as exc:
         raise _as_sqlalchemy_error(f"COPY {table.name}", exc) from exc
+
+
+def _record_of(columns: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """A row's values in ``columns`` order, picked in C (a generator per row cost ~3 µs,
+    a third of the ledger's COPY on melding's side)."""
+    if len(columns) == 1:
+        name = columns[0]
+        return lambda row: (row[name],)
+    return operator.itemgetter(*columns)
 
 
 _DRIVER = "verzuimhub.driver"
