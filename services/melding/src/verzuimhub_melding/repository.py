@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, func, or_, select, text, update
+from sqlalchemy import Table, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verzuimhub_melding.models import (
@@ -17,13 +17,7 @@ from verzuimhub_melding.models import (
     SchoolBeleid,
     TeEvalueren,
 )
-from verzuimhub_shared.db import (
-    any_of,
-    bulk_update,
-    copy_rows,
-    json_rows,
-    recordset,
-)
+from verzuimhub_shared.db import any_of, bulk_update, copy_rows, pg_fetch
 
 L: Table = Leerling.__table__  # type: ignore[assignment]
 E: Table = LedgerEntry.__table__  # type: ignore[assignment]
@@ -258,15 +252,15 @@ async def mark_for_evaluation(session: AsyncSession, changed: dict[str, date]) -
     if not changed:
         return
     now = datetime.now(UTC)
-    rows = [
-        {"leerling_id": k, "vanaf": v, "gemarkeerd_op": now} for k, v in sorted(changed.items())
-    ]
     if session.get_bind().dialect.name == "postgresql":
-        # One statement however many pupils (see db.bulk_insert).
-        await session.execute(_MARK_PG, {"rows": json_rows(rows)})
+        # One statement however many pupils, as two arrays: a JSON recordset cost twice as
+        # much (parsing every row's text and the same timestamp thousands of times).
+        ids = sorted(changed)
+        await pg_fetch(session, _MARK_PG, ids, [changed[i] for i in ids], now)
         return
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+    rows = [{"leerling_id": k, "vanaf": v, "gemarkeerd_op": now} for k, v in changed.items()]
     stmt = sqlite_insert(T)
     stmt = stmt.on_conflict_do_update(
         index_elements=[T.c.leerling_id],
@@ -276,11 +270,10 @@ async def mark_for_evaluation(session: AsyncSession, changed: dict[str, date]) -
     await session.execute(stmt, rows)
 
 
-_MARK_PG = text(
+_MARK_PG = (
     "INSERT INTO te_evalueren (leerling_id, vanaf, gemarkeerd_op) "
-    "SELECT leerling_id, vanaf, gemarkeerd_op FROM "
-    + recordset(T, ("leerling_id", "vanaf", "gemarkeerd_op"))
-    + " ON CONFLICT (leerling_id) DO UPDATE SET vanaf = excluded.vanaf"
+    "SELECT leerling_id, vanaf, $3 FROM unnest($1::varchar[], $2::date[]) AS x(leerling_id, vanaf)"
+    " ON CONFLICT (leerling_id) DO UPDATE SET vanaf = excluded.vanaf"
     " WHERE excluded.vanaf < te_evalueren.vanaf"
 )
 

@@ -205,39 +205,27 @@ async def apply_ingest_events(
             reg.sector,
             reg.startkwalificatie,
         )
-        facts = dict(zip(repo.PUPIL_FACTS, current, strict=True), gewijzigd_op=now)
-        if key in known:
-            leerling_id, known_facts = known[key]
+        found = known.get(key)
+        if found is not None:
+            leerling_id, known_facts = found
             if leerling_id in pupil_updates or known_facts != current:
-                pupil_updates[leerling_id] = facts | {"_id": leerling_id}
+                pupil_updates[leerling_id] = _facts(current, now) | {"_id": leerling_id}
         elif key in new_pupils:
             leerling_id = new_pupils[key]["id"]
-            new_pupils[key].update(facts)
+            new_pupils[key].update(_facts(current, now))
         else:
             leerling_id = new_id()
-            new_pupils[key] = facts | {
+            new_pupils[key] = _facts(current, now) | {
                 "id": leerling_id,
                 "pgn_hash": key[0],
                 "pgn_sealed": ctx.sealer.seal(reg.pgn, context="pgn"),
                 "brin": reg.brin,
             }
-        row = {
-            "leerling_id": leerling_id,
-            "versie": reg.versie,
-            "datum": reg.datum,
-            "minuten": reg.minuten,
-            "eenheid": reg.eenheid,
-            "aantal_eenheden": reg.aantal_eenheden,
-            "alle_lessen_gemist": reg.alle_lessen_gemist,
-            "soort": reg.soort,
-            "categorie": reg.categorie,
-            "luxe_verzuim": reg.luxe_verzuim,
-        }
         previous = stored.get(reg.registratie_id)
         if previous is None:
-            inserts.append(row | {"registratie_id": reg.registratie_id})
+            inserts.append(_ledger_row(reg, leerling_id, "registratie_id"))
         elif reg.versie >= previous[0]:
-            updates.append(row | {"_registratie_id": reg.registratie_id})
+            updates.append(_ledger_row(reg, leerling_id, "_registratie_id"))
             touch(previous[1], previous[2])
         else:
             continue
@@ -254,6 +242,28 @@ async def apply_ingest_events(
     await repo.delete_ledger(session, deletions)
     await repo.mark_for_evaluation(session, changed)
     return len(changed)
+
+
+def _facts(current: tuple[Any, ...], now: datetime) -> dict[str, Any]:
+    return dict(zip(repo.PUPIL_FACTS, current, strict=True), gewijzigd_op=now)
+
+
+def _ledger_row(reg: Any, leerling_id: str, id_key: str) -> dict[str, Any]:
+    """A ledger row of a registration (``id_key``: the registration id's key, for an insert
+    or a keyed update)."""
+    return {
+        id_key: reg.registratie_id,
+        "leerling_id": leerling_id,
+        "versie": reg.versie,
+        "datum": reg.datum,
+        "minuten": reg.minuten,
+        "eenheid": reg.eenheid,
+        "aantal_eenheden": reg.aantal_eenheden,
+        "alle_lessen_gemist": reg.alle_lessen_gemist,
+        "soort": reg.soort,
+        "categorie": reg.categorie,
+        "luxe_verzuim": reg.luxe_verzuim,
+    }
 
 
 async def evaluate_pending(
