@@ -19,7 +19,7 @@ format:
 
 bench:         ## performance figures against PostgreSQL (ARGS=--quick for a small run)
 	$(UV) sync --frozen --quiet
-	$(UV) run --frozen python bench/hub_bench.py $(ARGS)
+	$(UV) run --frozen verzuimhub bench $(ARGS)
 
 settings:      ## the settings table, as in the README
 	$(UV) run verzuimhub settings --markdown

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from jose import jwt
 
-from verzuimhub.cli import main, settings_markdown
+from verzuimhub.cli import main, run_bench, settings_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,3 +99,21 @@ def test_refdata_load_validates_installs_and_check_reads_it(
     assert exit_.value.code == 2
     assert "kolom ontbreekt" in capsys.readouterr().err
     assert (target / "gemeenten.csv").read_text() != bad.read_text()  # nothing replaced
+
+
+def test_bench_passes_every_argument_to_the_benchmark(capfd: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", "--help"])
+    assert exit_.value.code == 0
+    assert "--repeat" in capfd.readouterr().out  # the benchmark's own help, not the CLI's
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", "--only", "batch,warp"])
+    assert exit_.value.code == 2
+    assert "unknown phase(s): warp" in capfd.readouterr().err
+
+
+def test_bench_outside_a_source_checkout_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_bench([], script=tmp_path / "bench" / "hub_bench.py") == 2
+    assert "runs from a source checkout" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""The ``verzuimhub`` command: up, demo, serve, migrate, token, settings."""
+"""The ``verzuimhub`` command: up, demo, serve, migrate, token, settings, bench."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ DEFAULT_DATA_DIR = Path(".verzuimhub")
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:  # every argument after it is the benchmark's own, --help too
+        raise SystemExit(run_bench(argv[1:]))
     parser = _parser()
     args = parser.parse_args(argv)
     code = args.func(args)
@@ -111,7 +114,36 @@ def _parser() -> argparse.ArgumentParser:
     settings = sub.add_parser("settings", help="print every setting of every service")
     settings.add_argument("--markdown", action="store_true")
     settings.set_defaults(func=cmd_settings)
+
+    bench = sub.add_parser(
+        "bench",
+        help="performance figures against PostgreSQL (bench/hub_bench.py of the source tree)",
+        description="Runs bench/hub_bench.py; every argument goes to it (--help lists them).",
+        add_help=False,
+    )
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
+    bench.set_defaults(func=lambda args: run_bench(args.bench_args))
     return parser
+
+
+def run_bench(bench_args: list[str], script: Path | None = None) -> int:
+    """The benchmark lives beside the code it measures, not in the installed package: it
+    runs from a source checkout (``make bench`` is the same)."""
+    import subprocess
+
+    script = script or BENCH_SCRIPT
+    if not script.is_file():
+        print(
+            f"verzuimhub bench: no {script} here; the benchmark runs from a source checkout "
+            "of the hub (make bench)",
+            file=sys.stderr,
+        )
+        return 2
+    return subprocess.call([sys.executable, str(script), *bench_args])
+
+
+#: src/verzuimhub/cli.py → the checkout's bench/hub_bench.py
+BENCH_SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "hub_bench.py"
 
 
 def _port_dest(name: str) -> str:
