@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
+import httpx
 import pytest
+from fastapi import APIRouter, Depends, FastAPI, Query
 
 from verzuimhub.services import services
+from verzuimhub_shared.errors import install_error_handlers
+from verzuimhub_shared.validation import known_query_parameters
 
 SERVICES = ["ingest", "melding", "swv-aggregate", "mock-duo"]
 
@@ -133,3 +137,49 @@ async def test_metrics_count_requests(app_client: Callable[..., Any]) -> None:
         response = await client.get("/metrics")
     assert response.status_code == 200
     assert 'http_requests_total{method="GET",route="unmatched",status="404"} 1.0' in response.text
+
+
+async def test_a_query_parameter_the_route_does_not_take_is_refused_by_name(
+    app_client: Callable[..., Any], auth: Callable[..., dict[str, str]]
+) -> None:
+    """As a body's unknown field is: a misspelt filter must not answer with everything."""
+    school = auth("school", brins=["99AA"])
+    async with app_client("melding") as client:
+        known = await client.get(
+            "/v1/scholen/99AA/meldingen?status=concept&limit=5", headers=school
+        )
+        misspelt = await client.get("/v1/scholen/99AA/meldingen?stauts=concept", headers=school)
+    assert known.status_code == 200, known.text
+    assert misspelt.status_code == 400
+    assert misspelt.headers["content-type"].startswith("application/problem+json")
+    assert misspelt.json()["invalidParams"] == [
+        {"name": "stauts", "reason": "onbekende queryparameter"}
+    ]
+
+
+def _page(after: Annotated[int, Query(alias="naPositie")] = 0, limit: int = 10) -> list[int]:
+    return [after, limit]
+
+
+_THINGS = APIRouter()
+
+
+@_THINGS.get("/things")
+async def _things(
+    paged: Annotated[list[int], Depends(_page)], soort: str | None = None
+) -> dict[str, Any]:
+    return {"paged": paged, "soort": soort}
+
+
+async def test_query_parameters_of_a_dependency_and_aliases_are_known() -> None:
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(_THINGS, dependencies=[Depends(known_query_parameters)])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
+        ok = await c.get("/things?naPositie=3&limit=2&soort=a")
+        plain = await c.get("/things")
+        bad = await c.get("/things?after=3&y=1&y=2")
+    assert ok.json() == {"paged": [3, 2], "soort": "a"}
+    assert plain.status_code == 200
+    assert bad.status_code == 400
+    assert [p["name"] for p in bad.json()["invalidParams"]] == ["after", "y"]

@@ -233,10 +233,10 @@ async def test_no_response_carries_a_person_level_identifier(
         paths += [f"/v1/regios/PO-99-01/cijfers/{t}" for t in ("niveaus", "uren", "meldingen")]
         bodies = []
         for path in paths:
-            formats = ("json", "csv") if path.count("/") == 5 else ("json",)
+            formats = ("json", "csv") if path.count("/") == 5 else (None,)  # tables only
             for periode in (month, _day().strftime("%G-W%V")):
                 for formaat in formats:
-                    params = {"periode": periode, "formaat": formaat}
+                    params = {"periode": periode} | ({"formaat": formaat} if formaat else {})
                     response = await client.get(path, params=params, headers=headers)
                     assert response.status_code == 200, (path, response.text)
                     bodies.append(response.text)

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 
 import orjson
 from fastapi import Request, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
 from verzuimhub_shared.errors import BadRequest, InvalidParam, validation_params
@@ -50,3 +52,34 @@ def body_doc(model: type[BaseModel]) -> dict[str, Any]:
     """``openapi_extra`` for a route that reads its body by hand (see ADR 0008)."""
     ref = {"$ref": f"#/components/schemas/{model.__name__}"}
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+async def known_query_parameters(request: Request) -> None:
+    """Refuse a query parameter the route does not take (400, naming it), as a body's unknown
+    field is refused: a misspelt filter (``?stauts=concept``) would otherwise be ignored and
+    answer with everything. Every service router gets this as a dependency."""
+    if not request.scope.get("query_string"):
+        return
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known: frozenset[str] | None = getattr(route, _KNOWN, None)
+    if known is None:
+        known = frozenset(_query_names(route.dependant))
+        setattr(route, _KNOWN, known)
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise BadRequest(
+            f"{len(unknown)} onbekende parameter(s)",
+            invalid_params=[InvalidParam(name, "onbekende queryparameter") for name in unknown],
+        )
+
+
+_KNOWN = "_verzuimhub_query_names"
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
