@@ -157,6 +157,16 @@ async def test_a_query_parameter_the_route_does_not_take_is_refused_by_name(
     ]
 
 
+async def test_a_page_outside_the_api_document_takes_any_query(
+    app_client: Callable[..., Any],
+) -> None:
+    """The dashboard is opened from links, which may carry tracking parameters."""
+    async with app_client("swv-aggregate") as client:
+        page = await client.get("/dashboard?utm_source=nieuwsbrief")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+
+
 def _page(after: Annotated[int, Query(alias="naPositie")] = 0, limit: int = 10) -> list[int]:
     return [after, limit]
 

@@ -57,11 +57,13 @@ def body_doc(model: type[BaseModel]) -> dict[str, Any]:
 async def known_query_parameters(request: Request) -> None:
     """Refuse a query parameter the route does not take (400, naming it), as a body's unknown
     field is refused: a misspelt filter (``?stauts=concept``) would otherwise be ignored and
-    answer with everything. Every service router gets this as a dependency."""
+    answer with everything. Every service router gets this as a dependency; it holds the
+    API to its OpenAPI document, so routes outside the document (the dashboard's page and
+    files, opened from links that may carry anything) are not checked (ADR 0011)."""
     if not request.scope.get("query_string"):
         return
     route = request.scope.get("route")
-    if not isinstance(route, APIRoute):
+    if not isinstance(route, APIRoute) or not route.include_in_schema:
         return
     known: frozenset[str] | None = getattr(route, _KNOWN, None)
     if known is None:
