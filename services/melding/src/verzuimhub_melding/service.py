@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -177,9 +177,8 @@ def decode_ingest_feed(ctx: MeldingContext, content: bytes) -> feed.Page:
     try:
         envelopes = _FEED.validate_json(content)
     except ValidationError:
-        events = orjson.loads(content)
-        last = int(events[-1]["position"]) if events else 0
-        return feed.Page(len(events), last, decode_ingest_events(ctx, events))
+        page = feed.events_page(content)
+        return replace(page, batch=decode_ingest_events(ctx, page.batch))
     final: dict[str, tuple[str, Any]] = {}
     for envelope in envelopes:
         op = "put" if isinstance(envelope, _Vastgelegd) else "del"
@@ -215,13 +214,11 @@ def _ingest_batch(ctx: MeldingContext, final: dict[str, tuple[str, Any]]) -> Ing
 
 
 async def apply_ingest_events(
-    session: AsyncSession, ctx: MeldingContext, batch: IngestBatch | Sequence[dict[str, Any]]
+    session: AsyncSession, ctx: MeldingContext, batch: IngestBatch
 ) -> int:
-    """Apply a batch of ingest events (raw, or decoded by :func:`decode_ingest_events`) to
-    the ledger and mark each affected pupil for evaluation (same transaction); the
-    evaluator loop applies the rules. Returns how many pupils were marked."""
-    if not isinstance(batch, IngestBatch):
-        batch = decode_ingest_events(ctx, batch)
+    """Apply a batch of ingest events, decoded by :func:`decode_ingest_feed`, to the ledger
+    and mark each affected pupil for evaluation (same transaction); the evaluator loop
+    applies the rules. Returns how many pupils were marked."""
     final, link = batch.final, batch.link
     if not final:
         return 0
