@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -11,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from verzuimhub.services import DATABASE_SERVICES, service
 from verzuimhub_shared.db import make_engine
 from verzuimhub_shared.migrations import at_head, upgrade
+from verzuimhub_shared.testing.postgres import PostgresServer
 
 
 def _metadata(name: str):  # type: ignore[no-untyped-def]
@@ -45,3 +47,89 @@ async def test_migrations_run_on_sqlite(tmp_path: Path, name: str) -> None:
         assert await at_head(package, engine)
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize("name", DATABASE_SERVICES)
+async def test_every_string_column_compares_bytewise(db_urls: dict[str, str], name: str) -> None:
+    """Alembic's comparison does not look at collations: this does, both ways. Every string
+    column of the models is an identifier or a code (``db.code``), and the migrated database
+    gives each of them ``COLLATE "C"`` (ADR 0012)."""
+    from sqlalchemy import String, Text, text
+    from sqlalchemy.dialects import postgresql
+
+    dialect = postgresql.dialect()
+    models = {
+        (table.name, column.name): getattr(column.type.dialect_impl(dialect), "collation", None)
+        for table in _metadata(name).sorted_tables
+        for column in table.columns
+        if isinstance(column.type, String) and not isinstance(column.type, Text)
+    }
+    assert models
+    assert {k: v for k, v in models.items() if v != "C"} == {}
+    engine = make_engine(db_urls[name])
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT table_name, column_name, collation_name FROM information_schema.columns"
+                    " WHERE table_schema = 'public' AND data_type = 'character varying'"
+                    " AND table_name <> 'alembic_version'"
+                )
+            )
+            database = {(r.table_name, r.column_name): r.collation_name for r in rows}
+    finally:
+        await engine.dispose()
+    assert database == models
+
+
+async def _collations(url: str) -> set[str | None]:
+    from sqlalchemy import text
+
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT DISTINCT collation_name FROM information_schema.columns"
+                    " WHERE table_schema = 'public' AND data_type = 'character varying'"
+                    " AND table_name <> 'alembic_version'"
+                )
+            )
+            return {r.collation_name for r in rows}
+    finally:
+        await engine.dispose()
+
+
+async def test_bytewise_migration_goes_down_and_up_again(pg: PostgresServer) -> None:
+    """Melding's keys carry foreign keys: the collation changes with them, both ways, on a
+    database that holds rows."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from verzuimhub_shared.migrations import alembic_config
+
+    package = service("melding").migrations_package or ""
+    url = pg.url_for(await pg.create_database("vzh_test_collation"))
+    await upgrade(package, url)
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO leerlingen VALUES ('p1', 'h', 's', '12AB', '00', '2012-01-01',"
+                    " 'GM0363', 'po', NULL, now())"
+                )
+            )
+            await conn.execute(text("INSERT INTO te_evalueren VALUES ('p1', '2026-01-05', now())"))
+
+            def down_one(c: Any) -> None:
+                cfg = alembic_config(package, url)
+                cfg.attributes["connection"] = c
+                command.downgrade(cfg, "-1")
+
+            await conn.run_sync(down_one)
+    finally:
+        await engine.dispose()
+    assert await _collations(url) == {None}
+    await upgrade(package, url)
+    assert await _collations(url) == {"C"}

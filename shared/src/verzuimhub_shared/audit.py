@@ -20,7 +20,6 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
-    String,
     Table,
     delete,
     insert,
@@ -29,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verzuimhub_shared.auth import Principal
+from verzuimhub_shared.db import code
 from verzuimhub_shared.tracing import current_trace
 
 
@@ -38,13 +38,13 @@ def audit_table(metadata: MetaData) -> Table:
         metadata,
         Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
         Column("at", DateTime(timezone=True), nullable=False),
-        Column("subject", String(200), nullable=False),
-        Column("organisation", String(200), nullable=False),
-        Column("action", String(64), nullable=False),
-        Column("record_type", String(64), nullable=False),
-        Column("record_id", String(64), nullable=False),
-        Column("purpose", String(200), nullable=False),
-        Column("trace_id", String(32), nullable=True),
+        Column("subject", code(200), nullable=False),
+        Column("organisation", code(200), nullable=False),
+        Column("action", code(64), nullable=False),
+        Column("record_type", code(64), nullable=False),
+        Column("record_id", code(64), nullable=False),
+        Column("purpose", code(200), nullable=False),
+        Column("trace_id", code(32), nullable=True),
         Index("ix_audit_log_record", "record_type", "record_id"),
     )
 

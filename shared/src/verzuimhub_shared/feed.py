@@ -38,7 +38,6 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
-    String,
     Table,
     Text,
     bindparam,
@@ -49,7 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verzuimhub_shared.crypto import Sealer
-from verzuimhub_shared.db import copy_rows, insert_ignore, pg_fetch
+from verzuimhub_shared.db import code, copy_rows, insert_ignore, pg_fetch
 from verzuimhub_shared.logging import get_logger
 
 CLOUDEVENTS_BATCH = "application/cloudevents-batch+json"
@@ -71,10 +70,10 @@ def feed_tables(metadata: MetaData, prefix: str = "feed") -> FeedTables:
         f"{prefix}_events",
         metadata,
         Column("position", BigInteger, primary_key=True, autoincrement=False),
-        Column("consumer", String(32), nullable=False),
-        Column("event_id", String(64), nullable=False),
-        Column("type", String(128), nullable=False),
-        Column("subject", String(64), nullable=True),
+        Column("consumer", code(32), nullable=False),
+        Column("event_id", code(64), nullable=False),
+        Column("type", code(128), nullable=False),
+        Column("subject", code(64), nullable=True),
         Column("recorded_at", DateTime(timezone=True), nullable=False),
         Column("sealed", Boolean, nullable=False),
         Column("body", Text, nullable=False),
@@ -93,7 +92,7 @@ def cursor_table(metadata: MetaData) -> Table:
     return Table(
         "feed_cursors",
         metadata,
-        Column("feed", String(64), primary_key=True),
+        Column("feed", code(64), primary_key=True),
         Column("position", BigInteger, nullable=False),
         Column("events_applied", BigInteger, nullable=False, server_default="0"),
         Column("updated_at", DateTime(timezone=True), nullable=False),

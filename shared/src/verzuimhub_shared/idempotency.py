@@ -22,7 +22,6 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
-    String,
     Table,
     and_,
     select,
@@ -32,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from verzuimhub_shared.db import insert_ignore
+from verzuimhub_shared.db import code, insert_ignore
 from verzuimhub_shared.errors import BadRequest, Conflict, UnprocessableIdempotencyKey
 
 LOCK_WAIT = "2s"
@@ -43,9 +42,9 @@ def idempotency_table(metadata: MetaData) -> Table:
     return Table(
         "idempotency_keys",
         metadata,
-        Column("owner", String(200), primary_key=True),
-        Column("key", String(MAX_KEY_LENGTH), primary_key=True),
-        Column("request_hash", String(64), nullable=False),
+        Column("owner", code(200), primary_key=True),
+        Column("key", code(MAX_KEY_LENGTH), primary_key=True),
+        Column("request_hash", code(64), nullable=False),
         Column("status_code", Integer, nullable=True),
         Column("body", LargeBinary, nullable=True),
         Column("created_at", DateTime(timezone=True), nullable=False),

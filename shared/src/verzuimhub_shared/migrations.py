@@ -95,3 +95,18 @@ def _with_connection(connection: Connection, opts: dict[str, Any]) -> None:
     context.configure(connection=connection, **opts)
     with context.begin_transaction():
         context.run_migrations()
+
+
+def set_collation(columns: dict[str, dict[str, int]], collation: str | None) -> None:
+    """For a migration: give string columns (``{table: {column: length}}``) a collation
+    on PostgreSQL, or the database's default with ``None``. One ``ALTER TABLE`` per table,
+    so a key and the foreign keys that refer to it change together. SQLite compares
+    bytewise already: nothing to do there."""
+    from alembic import op
+
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    clause = f' COLLATE "{collation}"' if collation else ' COLLATE "default"'
+    for table, cols in columns.items():
+        parts = [f'ALTER COLUMN "{c}" TYPE varchar({n}){clause}' for c, n in cols.items()]
+        op.execute(f'ALTER TABLE "{table}" ' + ", ".join(parts))

@@ -11,7 +11,6 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
-    String,
     Text,
     Time,
     UniqueConstraint,
@@ -19,7 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from verzuimhub_shared.audit import audit_table
-from verzuimhub_shared.db import new_metadata
+from verzuimhub_shared.db import code, new_metadata
 from verzuimhub_shared.feed import feed_tables
 from verzuimhub_shared.idempotency import idempotency_table
 
@@ -38,28 +37,28 @@ class Registratie(Base):
         Index("ix_registraties_pgn_datum", "pgn_hash", "datum"),
     )
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    brin: Mapped[str] = mapped_column(String(4))
-    school_registratie_id: Mapped[str] = mapped_column(String(64))
+    id: Mapped[str] = mapped_column(code(36), primary_key=True)
+    brin: Mapped[str] = mapped_column(code(4))
+    school_registratie_id: Mapped[str] = mapped_column(code(64))
     versie: Mapped[int] = mapped_column(Integer)
-    vestiging: Mapped[str] = mapped_column(String(2))
-    pgn_hash: Mapped[str] = mapped_column(String(64))
+    vestiging: Mapped[str] = mapped_column(code(2))
+    pgn_hash: Mapped[str] = mapped_column(code(64))
     pgn_sealed: Mapped[str] = mapped_column(Text)
-    pgn_soort: Mapped[str] = mapped_column(String(16))
+    pgn_soort: Mapped[str] = mapped_column(code(16))
     geboortedatum: Mapped[date] = mapped_column(Date)
-    woongemeente: Mapped[str] = mapped_column(String(6))
-    sector: Mapped[str] = mapped_column(String(3))
+    woongemeente: Mapped[str] = mapped_column(code(6))
+    sector: Mapped[str] = mapped_column(code(3))
     datum: Mapped[date] = mapped_column(Date)
     starttijd: Mapped[time | None] = mapped_column(Time, nullable=True)
     minuten: Mapped[int] = mapped_column(Integer)
-    eenheid: Mapped[str] = mapped_column(String(8))
+    eenheid: Mapped[str] = mapped_column(code(8))
     aantal_eenheden: Mapped[float] = mapped_column(Float)
     alle_lessen_gemist: Mapped[bool] = mapped_column(Boolean)
-    categorie: Mapped[str] = mapped_column(String(40))
-    catalogus_versie: Mapped[str] = mapped_column(String(40))
+    categorie: Mapped[str] = mapped_column(code(40))
+    catalogus_versie: Mapped[str] = mapped_column(code(40))
     startkwalificatie: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     notitie_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
-    payload_hash: Mapped[str] = mapped_column(String(64))
+    payload_hash: Mapped[str] = mapped_column(code(64))
     ingetrokken: Mapped[bool] = mapped_column(Boolean, default=False)
     vastgelegd_op: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     gewijzigd_op: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -73,10 +72,10 @@ class Vrijstelling(Base):
     __tablename__ = "vrijstellingen"
     __table_args__ = (Index("ix_vrijstellingen_gemeente", "gemeente", "id"),)
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    gemeente: Mapped[str] = mapped_column(String(6))
-    soort: Mapped[str] = mapped_column(String(20))
-    pgn_hash: Mapped[str] = mapped_column(String(64))
+    id: Mapped[str] = mapped_column(code(36), primary_key=True)
+    gemeente: Mapped[str] = mapped_column(code(6))
+    soort: Mapped[str] = mapped_column(code(20))
+    pgn_hash: Mapped[str] = mapped_column(code(64))
     pgn_sealed: Mapped[str] = mapped_column(Text)
     geboortedatum: Mapped[date] = mapped_column(Date)
     begindatum: Mapped[date] = mapped_column(Date)

@@ -18,14 +18,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    String,
     Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from verzuimhub_shared.audit import audit_table
-from verzuimhub_shared.db import new_metadata
+from verzuimhub_shared.db import code, new_metadata
 from verzuimhub_shared.feed import cursor_table, feed_tables
 from verzuimhub_shared.idempotency import idempotency_table
 
@@ -40,14 +39,14 @@ class Leerling(Base):
     __tablename__ = "leerlingen"
     __table_args__ = (UniqueConstraint("pgn_hash", "brin", name="uq_leerlingen_pgn_brin"),)
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    pgn_hash: Mapped[str] = mapped_column(String(64))
+    id: Mapped[str] = mapped_column(code(36), primary_key=True)
+    pgn_hash: Mapped[str] = mapped_column(code(64))
     pgn_sealed: Mapped[str] = mapped_column(Text)
-    brin: Mapped[str] = mapped_column(String(4), index=True)
-    vestiging: Mapped[str] = mapped_column(String(2))
+    brin: Mapped[str] = mapped_column(code(4), index=True)
+    vestiging: Mapped[str] = mapped_column(code(2))
     geboortedatum: Mapped[date] = mapped_column(Date)
-    woongemeente: Mapped[str] = mapped_column(String(6))
-    sector: Mapped[str] = mapped_column(String(3))
+    woongemeente: Mapped[str] = mapped_column(code(6))
+    sector: Mapped[str] = mapped_column(code(3))
     startkwalificatie: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     gewijzigd_op: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -58,16 +57,16 @@ class LedgerEntry(Base):
     __tablename__ = "ledger"
     __table_args__ = (Index("ix_ledger_leerling_datum", "leerling_id", "datum"),)
 
-    registratie_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    registratie_id: Mapped[str] = mapped_column(code(36), primary_key=True)
     leerling_id: Mapped[str] = mapped_column(ForeignKey("leerlingen.id"))
     versie: Mapped[int] = mapped_column(Integer)
     datum: Mapped[date] = mapped_column(Date)
     minuten: Mapped[int] = mapped_column(Integer)
-    eenheid: Mapped[str] = mapped_column(String(8))
+    eenheid: Mapped[str] = mapped_column(code(8))
     aantal_eenheden: Mapped[float] = mapped_column(Float)
     alle_lessen_gemist: Mapped[bool] = mapped_column(Boolean)
-    soort: Mapped[str] = mapped_column(String(12))
-    categorie: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    soort: Mapped[str] = mapped_column(code(12))
+    categorie: Mapped[str | None] = mapped_column(code(40), nullable=True)
     luxe_verzuim: Mapped[bool] = mapped_column(Boolean)
 
 
@@ -79,13 +78,13 @@ class Melding(Base):
         Index("ix_meldingen_leerling", "leerling_id", "soort", "begindatum"),
     )
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    id: Mapped[str] = mapped_column(code(36), primary_key=True)
     leerling_id: Mapped[str] = mapped_column(ForeignKey("leerlingen.id"))
-    brin: Mapped[str] = mapped_column(String(4))
-    vestiging: Mapped[str] = mapped_column(String(2))
-    woongemeente: Mapped[str] = mapped_column(String(6))
-    sector: Mapped[str] = mapped_column(String(3))
-    soort: Mapped[str] = mapped_column(String(4))
+    brin: Mapped[str] = mapped_column(code(4))
+    vestiging: Mapped[str] = mapped_column(code(2))
+    woongemeente: Mapped[str] = mapped_column(code(6))
+    sector: Mapped[str] = mapped_column(code(3))
+    soort: Mapped[str] = mapped_column(code(4))
     begindatum: Mapped[date] = mapped_column(Date)
     einddatum: Mapped[date] = mapped_column(Date)
     getelde_minuten: Mapped[int] = mapped_column(Integer)
@@ -93,17 +92,17 @@ class Melding(Base):
     deadline: Mapped[date | None] = mapped_column(Date, nullable=True)
     #: concept → ingediend → geregistreerd → in_behandeling / afgesloten /
     #: ter_kennisgeving_aangenomen; ingetrokken by the school; vervallen when no longer due.
-    status: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(code(32))
     dagen: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    vermoedelijke_reden: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    vermoedelijke_reden: Mapped[str | None] = mapped_column(code(40), nullable=True)
     alle_lessen_verzuimd: Mapped[bool] = mapped_column(Boolean, default=False)
-    discrepantie: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    discrepantie: Mapped[str | None] = mapped_column(code(32), nullable=True)
     # Filled in when the school confirms (sealed: contact data is personal data too).
     bevestiging_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
-    duo_meldingsnummer: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    duo_status: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    afsluitreden: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    intrekkingsreden: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    duo_meldingsnummer: Mapped[str | None] = mapped_column(code(64), nullable=True)
+    duo_status: Mapped[str | None] = mapped_column(code(40), nullable=True)
+    afsluitreden: Mapped[str | None] = mapped_column(code(64), nullable=True)
+    intrekkingsreden: Mapped[str | None] = mapped_column(code(40), nullable=True)
     #: The gemeente's remark when it changes the status (its own data; sealed).
     opmerking_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
     aangemaakt_op: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -131,13 +130,13 @@ class DuoOutbox(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     melding_id: Mapped[str] = mapped_column(ForeignKey("meldingen.id"))
-    actie: Mapped[str] = mapped_column(String(16))  # indienen | intrekken
+    actie: Mapped[str] = mapped_column(code(16))  # indienen | intrekken
     payload_sealed: Mapped[str] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(String(16))  # pending | sent | dead
+    state: Mapped[str] = mapped_column(code(16))  # pending | sent | dead
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     leased_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(code(200), nullable=True)
     aangemaakt_op: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     verzonden_op: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
@@ -149,7 +148,7 @@ class SchoolBeleid(Base):
 
     __tablename__ = "school_beleid"
 
-    brin: Mapped[str] = mapped_column(String(4), primary_key=True)
+    brin: Mapped[str] = mapped_column(code(4), primary_key=True)
     automatisch_doorsturen: Mapped[bool] = mapped_column(Boolean, default=False)
     standaard_bevestiging_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
 

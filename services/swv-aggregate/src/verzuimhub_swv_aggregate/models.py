@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import BigInteger, Boolean, Date, Integer, String
+from sqlalchemy import BigInteger, Boolean, Date, Integer
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from verzuimhub_shared.db import new_metadata
+from verzuimhub_shared.db import code, new_metadata
 from verzuimhub_shared.feed import cursor_table
 
 
@@ -31,12 +31,12 @@ class Rollup(Base):
 
     __tablename__ = "rollups"
 
-    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
-    sector: Mapped[str] = mapped_column(String(8), primary_key=True)
-    period_kind: Mapped[str] = mapped_column(String(12), primary_key=True)
-    period: Mapped[str] = mapped_column(String(10), primary_key=True)
-    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
-    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    scope: Mapped[str] = mapped_column(code(16), primary_key=True)
+    sector: Mapped[str] = mapped_column(code(8), primary_key=True)
+    period_kind: Mapped[str] = mapped_column(code(12), primary_key=True)
+    period: Mapped[str] = mapped_column(code(10), primary_key=True)
+    metric: Mapped[str] = mapped_column(code(40), primary_key=True)
+    category: Mapped[str] = mapped_column(code(32), primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger)
 
 
@@ -45,15 +45,15 @@ class SwvRegistratie(Base):
 
     __tablename__ = "swv_registraties"
 
-    id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    leerling: Mapped[str] = mapped_column(String(128))
-    swv: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    sector: Mapped[str] = mapped_column(String(8))
-    week: Mapped[str] = mapped_column(String(10))
-    maand: Mapped[str] = mapped_column(String(10))
-    schooljaar: Mapped[str] = mapped_column(String(10))
+    id: Mapped[str] = mapped_column(code(128), primary_key=True)
+    leerling: Mapped[str] = mapped_column(code(128))
+    swv: Mapped[str | None] = mapped_column(code(16), nullable=True)
+    sector: Mapped[str] = mapped_column(code(8))
+    week: Mapped[str] = mapped_column(code(10))
+    maand: Mapped[str] = mapped_column(code(10))
+    schooljaar: Mapped[str] = mapped_column(code(10))
     minuten: Mapped[int] = mapped_column(Integer)
-    groep: Mapped[str] = mapped_column(String(16))
+    groep: Mapped[str] = mapped_column(code(16))
 
 
 class LeerlingPeriode(Base):
@@ -62,11 +62,11 @@ class LeerlingPeriode(Base):
     __tablename__ = "leerling_perioden"
     # Only the primary key: see migration 0003 (a period index misled the planner).
 
-    leerling: Mapped[str] = mapped_column(String(128), primary_key=True)
-    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
-    sector: Mapped[str] = mapped_column(String(8), primary_key=True)
-    period_kind: Mapped[str] = mapped_column(String(12), primary_key=True)
-    period: Mapped[str] = mapped_column(String(10), primary_key=True)
+    leerling: Mapped[str] = mapped_column(code(128), primary_key=True)
+    scope: Mapped[str] = mapped_column(code(16), primary_key=True)
+    sector: Mapped[str] = mapped_column(code(8), primary_key=True)
+    period_kind: Mapped[str] = mapped_column(code(12), primary_key=True)
+    period: Mapped[str] = mapped_column(code(10), primary_key=True)
     registraties: Mapped[int] = mapped_column(Integer)
     geoorloofd: Mapped[int] = mapped_column(Integer)
     ongeoorloofd: Mapped[int] = mapped_column(Integer)
@@ -79,13 +79,13 @@ class SwvMelding(Base):
 
     __tablename__ = "swv_meldingen"
 
-    id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    soort: Mapped[str] = mapped_column(String(8))
-    sector: Mapped[str] = mapped_column(String(8))
-    swv: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    week: Mapped[str] = mapped_column(String(10))
-    maand: Mapped[str] = mapped_column(String(10))
-    schooljaar: Mapped[str] = mapped_column(String(10))
+    id: Mapped[str] = mapped_column(code(128), primary_key=True)
+    soort: Mapped[str] = mapped_column(code(8))
+    sector: Mapped[str] = mapped_column(code(8))
+    swv: Mapped[str | None] = mapped_column(code(16), nullable=True)
+    week: Mapped[str] = mapped_column(code(10))
+    maand: Mapped[str] = mapped_column(code(10))
+    schooljaar: Mapped[str] = mapped_column(code(10))
     geteld: Mapped[bool] = mapped_column(Boolean)
 
 
@@ -94,13 +94,13 @@ class SwvVrijstelling(Base):
 
     __tablename__ = "swv_vrijstellingen"
 
-    id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    soort: Mapped[str] = mapped_column(String(20))
+    id: Mapped[str] = mapped_column(code(128), primary_key=True)
+    soort: Mapped[str] = mapped_column(code(20))
     begindatum: Mapped[date] = mapped_column(Date)
     einddatum: Mapped[date | None] = mapped_column(Date, nullable=True)
-    swv_po: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    swv_vo: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    leeftijdsband: Mapped[str] = mapped_column(String(8))
+    swv_po: Mapped[str | None] = mapped_column(code(16), nullable=True)
+    swv_vo: Mapped[str | None] = mapped_column(code(16), nullable=True)
+    leeftijdsband: Mapped[str] = mapped_column(code(8))
 
 
 class VrijstellingStroom(Base):
@@ -112,9 +112,9 @@ class VrijstellingStroom(Base):
 
     __tablename__ = "vrijstelling_stromen"
 
-    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
-    soort: Mapped[str] = mapped_column(String(20), primary_key=True)
-    leeftijdsband: Mapped[str] = mapped_column(String(8), primary_key=True)
+    scope: Mapped[str] = mapped_column(code(16), primary_key=True)
+    soort: Mapped[str] = mapped_column(code(20), primary_key=True)
+    leeftijdsband: Mapped[str] = mapped_column(code(8), primary_key=True)
     dag: Mapped[date] = mapped_column(Date, primary_key=True)
-    richting: Mapped[str] = mapped_column(String(8), primary_key=True)
+    richting: Mapped[str] = mapped_column(code(8), primary_key=True)
     aantal: Mapped[int] = mapped_column(Integer)
