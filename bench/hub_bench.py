@@ -108,6 +108,52 @@ def rss_peak_mb(pid: int) -> float:
     return float("nan")
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_of(pid: int | str) -> float:
+    """User + system CPU seconds of a process so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def cpu_now(hub: Hub) -> dict[str, float]:
+    """CPU seconds so far of each running service process, of the PostgreSQL backends
+    connected to each service's database (from their process titles), and of this process
+    (the load generator). Backends that ended are not counted: the services keep theirs
+    in a pool, so a phase's figure is a close lower bound."""
+    out = {name: _cpu_of(proc.pid) for name, proc in hub.procs.items()}
+    databases = {url.rsplit("/", 1)[1]: name for name, url in hub.db_urls.items()}
+    for name in databases.values():
+        out[f"postgres:{name}"] = 0.0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+        except OSError:
+            continue
+        # "postgres: [cluster name:] user database host(port) state"
+        parts = title.split()
+        if parts[:1] == ["postgres:"]:
+            for word in parts[2:4]:
+                if word in databases:
+                    out[f"postgres:{databases[word]}"] += _cpu_of(pid)
+                    break
+    out["bench"] = time.process_time()
+    return out
+
+
+def cpu_per_unit(before: dict[str, float], after: dict[str, float], units: int) -> dict[str, float]:
+    """Microseconds of CPU per unit of work (registration, request, event) between two
+    :func:`cpu_now` readings, for each process that used any."""
+    used = {k: after[k] - before.get(k, after[k]) for k in after}
+    return {k: round(v / units * 1e6, 1) for k, v in used.items() if v > 0}
+
+
 def spawn(command: list[str], env: dict[str, str], log_path: Path | None) -> Any:
     """A child process in its own session, output to ``log_path`` (or discarded)."""
     out: Any = log_path.open("ab") if log_path else subprocess.DEVNULL
@@ -285,6 +331,7 @@ async def bench_batch(hub: Hub, scale: Scale, rows: list[dict[str, Any]]) -> dic
     headers = {"authorization": f"Bearer {token}"}
     accepted = 0
     async with httpx.AsyncClient(base_url=hub.base("ingest"), timeout=300) as client:
+        cpu_before = cpu_now(hub)
         started = time.perf_counter()
         for start in range(0, len(rows), scale.batch_size):
             chunk = rows[start : start + scale.batch_size]
@@ -298,6 +345,7 @@ async def bench_batch(hub: Hub, scale: Scale, rows: list[dict[str, Any]]) -> dic
                 raise RuntimeError(f"batch item rejected: {bad}")
             accepted += body["aangemaakt"]
         http_seconds = time.perf_counter() - started
+        cpu = cpu_per_unit(cpu_before, cpu_now(hub), accepted)
 
     # COPY the very same rows (as ingest stored them) into a bare table with the same columns.
     conn = await asyncpg.connect(hub.dsn("ingest"))
@@ -321,6 +369,7 @@ async def bench_batch(hub: Hub, scale: Scale, rows: list[dict[str, Any]]) -> dic
         "copy_seconds": round(copy_seconds, 3),
         "copy_per_s": round(copy_rate),
         "ratio": round(http_rate / copy_rate, 3),
+        "cpu_us_per_registration": cpu,
     }
 
 
@@ -407,9 +456,11 @@ async def bench_single(hub: Hub, scale: Scale, rng: random.Random) -> dict[str, 
     token = hub.token("school", brins=sorted({p.brin for p in pupils}))
     headers = {"authorization": f"Bearer {token}"}
     await drive(hub.base("ingest"), bodies("w", warmup), headers, scale.concurrency)
+    cpu_before = cpu_now(hub)
     hubfig = await drive(
         hub.base("ingest"), bodies("s", scale.single_requests), headers, scale.concurrency
     )
+    cpu = cpu_per_unit(cpu_before, cpu_now(hub), scale.single_requests)
 
     port = free_port()
     bare = spawn(
@@ -442,6 +493,7 @@ async def bench_single(hub: Hub, scale: Scale, rng: random.Random) -> dict[str, 
         "hub": hubfig,
         "bare": barefig,
         "ratio": round(hubfig["per_s"] / barefig["per_s"], 3),
+        "cpu_us_per_request": cpu,
     }
 
 
@@ -500,7 +552,9 @@ async def wait_cursor(
 async def bench_replay(hub: Hub) -> dict[str, Any]:
     head, events = await consumer_head(hub, "ingest", "melding")
     await hub.start("melding")
+    cpu_before = cpu_now(hub)  # after start-up: imports and migrations checks are not the replay
     samples = await wait_cursor(hub, "melding", "ingest", head)
+    cpu = cpu_per_unit(cpu_before, cpu_now(hub), events)
     # From the first applied batch to the last: the rate of applying, not of process start.
     first = next(s for s in samples if s[1] > 0)
     last = samples[-1]
@@ -527,6 +581,7 @@ async def bench_replay(hub: Hub) -> dict[str, Any]:
         "events_per_s": round(applied / seconds) if seconds > 0 else None,
         "with_rules_seconds": round(with_rules, 3),
         "with_rules_events_per_s": round(applied / with_rules),
+        "cpu_us_per_event": cpu,
     }
 
 
@@ -647,6 +702,15 @@ TARGETS: list[tuple[str, str, str, Callable[[dict[str, Any]], float | None], str
 ]
 
 
+#: (phase, key, unit): CPU per unit of work, by process, read from /proc: what a target's
+#: ratio or rate is made of, and steadier than either on a machine shared with others.
+CPU_FIGURES = (
+    ("batch", "cpu_us_per_registration", "registration"),
+    ("single", "cpu_us_per_request", "request"),
+    ("replay", "cpu_us_per_event", "event"),
+)
+
+
 def table(results: dict[str, Any]) -> tuple[str, dict[str, bool]]:
     lines = [f"{'figure':30} {'target':>12} {'measured':>12}  met", "-" * 62]
     met: dict[str, bool] = {}
@@ -677,6 +741,10 @@ def table(results: dict[str, Any]) -> tuple[str, dict[str, bool]]:
             f"{r['pupils']:,} pupils {r['with_rules_seconds']} s "
             f"({r['with_rules_events_per_s']:,} events/s)"
         )
+    for phase, key, unit in CPU_FIGURES:
+        if key in results.get(phase, {}):
+            used = ", ".join(f"{k} {v:,}" for k, v in results[phase][key].items())
+            lines.append(f"  CPU µs per {unit} ({phase}): {used}")
     if "e2e" in results:
         lines.append(f"  e2e: p50 {results['e2e']['p50_ms']} ms")
     if "swv" in results:
@@ -712,6 +780,15 @@ def summary(runs: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], str]:
             f"{label:30} {op + ' ' + f'{target:,g}':>12} {fmt.format(middle):>12} {unit:5} "
             f"{spread:>21}  {ok}"
         )
+    for phase, key, unit in CPU_FIGURES:
+        per_process: dict[str, list[float]] = {}
+        for results in runs:
+            for process, value in results.get(phase, {}).get(key, {}).items():
+                per_process.setdefault(process, []).append(value)
+        if per_process:
+            figures[f"{phase}_{key}"] = {k: statistics.median(v) for k, v in per_process.items()}
+            used = ", ".join(f"{k} {statistics.median(v):,.1f}" for k, v in per_process.items())
+            lines.append(f"  CPU µs per {unit} ({phase}, medians): {used}")
     lines.append(f"  {len(runs)} runs; every figure of every run is in the JSON")
     record = {
         "command": runs[0]["command"],

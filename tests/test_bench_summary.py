@@ -63,3 +63,65 @@ def test_a_figure_no_run_measured_is_left_out(hub_bench: ModuleType) -> None:
     assert "swv" not in record["figures"]
     assert "swv" not in record["met"]
     assert "SWV aggregate" not in text
+
+
+def test_cpu_per_unit_is_the_difference_per_unit_for_processes_that_used_any(
+    hub_bench: ModuleType,
+) -> None:
+    before = {"ingest": 10.0, "postgres:ingest": 4.0, "melding": 2.0, "bench": 1.0}
+    after = {"ingest": 13.0, "postgres:ingest": 5.5, "melding": 2.0, "bench": 1.25, "swv": 0.5}
+    assert hub_bench.cpu_per_unit(before, after, 50_000) == {
+        "ingest": 60.0,
+        "postgres:ingest": 30.0,
+        "bench": 5.0,
+        # A process started after the first reading counts from the first reading of its own.
+    }
+
+
+def test_the_summary_gives_each_process_its_median_cpu(hub_bench: ModuleType) -> None:
+    runs = [run(30_000, 10), run(31_000, 10), run(32_000, 10)]
+    for results, melding in zip(runs, (20.0, 30.0, 25.0), strict=True):
+        results["replay"]["cpu_us_per_event"] = {"melding": melding, "postgres:melding": 18.0}
+    record, text = hub_bench.summary(runs)
+    assert record["figures"]["replay_cpu_us_per_event"] == {
+        "melding": 25.0,
+        "postgres:melding": 18.0,
+    }
+    assert "CPU µs per event (replay, medians): melding 25.0, postgres:melding 18.0" in text
+
+
+async def test_cpu_now_reads_the_service_processes_and_their_database_backends(
+    hub_bench: ModuleType, pg: Any
+) -> None:
+    """Against this machine's /proc: a busy child counts as a service, and the PostgreSQL
+    backend of a service's database (found by its process title) counts for that service."""
+    import asyncio
+    from types import SimpleNamespace
+
+    import asyncpg
+
+    script = (
+        "import sys, time\nt = time.process_time()\n"
+        "while time.process_time() - t < 0.3: pass\nprint('done', flush=True)\nsys.stdin.read()\n"
+    )
+    busy = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+    )
+    database = await pg.create_database("vzh_test_cpu")
+    conn = await asyncpg.connect(pg.url_for(database, driver="postgresql"))
+    try:
+        assert busy.stdout is not None
+        await busy.stdout.readline()  # it has burnt its CPU, and lives
+        hub = SimpleNamespace(
+            procs={"ingest": busy}, db_urls={"ingest": pg.url_for(database), "melding": "x/y"}
+        )
+        before = hub_bench.cpu_now(hub)
+        await conn.fetchval("SELECT count(*) FROM generate_series(1, 3000000)")
+        after = hub_bench.cpu_now(hub)
+    finally:
+        await conn.close()
+        busy.kill()
+        await busy.communicate()
+    assert before["ingest"] >= 0.25
+    assert after["postgres:ingest"] - before["postgres:ingest"] >= 0.05
+    assert after["postgres:melding"] == 0.0  # no backend of that database
