@@ -47,9 +47,9 @@ def code(length: int) -> Any:
 
     No column holds language that a locale should sort. Under the database's locale
     (``C.UTF-8``, ``en_US.UTF-8``, …) every comparison in a key's index goes through
-    ``strcoll``; with ``"C"`` it is a ``memcmp``. Measured: a 5,000-row ledger ``COPY`` 60–67
-    against 49 ms, batch ingest +40 % (docs/benchmarks.md, ADR 0012). SQLite compares
-    bytewise (``BINARY``) already and knows no collation named ``C``."""
+    ``strcoll``; with ``"C"`` it is a ``memcmp`` (PostgreSQL's CPU per batch registration
+    -12 %, ADR 0012). SQLite compares bytewise (``BINARY``) already and knows no collation
+    named ``C``."""
     return String(length).with_variant(String(length, collation="C"), "postgresql")
 
 
