@@ -15,14 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from verzuimhub.cli import up_environment
 from verzuimhub.hub import start_services, stop_all, wait_ready
 from verzuimhub.services import service
-from verzuimhub.testing import make_bsn, registratie, run_sync, truancy_week
+from verzuimhub.testing import fetch_rows, make_bsn, registratie, run_sync, truancy_week
 from verzuimhub_shared import devkeys
-from verzuimhub_shared.db import make_engine
 from verzuimhub_shared.migrations import upgrade
 from verzuimhub_shared.testing.postgres import PostgresServer
 
@@ -137,12 +135,7 @@ async def _post_with_retries(cluster: Cluster, batches: list[list[dict[str, Any]
 
 
 async def _scalar(url: str, sql: str) -> Any:
-    engine = make_engine(url)
-    try:
-        async with engine.connect() as conn:
-            return (await conn.execute(text(sql))).scalar_one()
-    finally:
-        await engine.dispose()
+    return (await fetch_rows(url, sql))[0][0]
 
 
 async def test_kill_9_ingest_in_the_middle_of_a_stream_of_batches(cluster: Cluster) -> None:
@@ -184,19 +177,12 @@ async def test_kill_9_ingest_in_the_middle_of_a_stream_of_batches(cluster: Clust
 
 
 async def _meldingen(url: str) -> list[tuple[Any, ...]]:
-    engine = make_engine(url)
-    try:
-        async with engine.connect() as conn:
-            rows = await conn.execute(
-                text(
-                    "SELECT l.pgn_hash, m.soort, m.begindatum, m.einddatum FROM meldingen m "
-                    "JOIN leerlingen l ON l.id = m.leerling_id WHERE m.status <> 'vervallen' "
-                    "ORDER BY 1, 2, 3"
-                )
-            )
-            return [tuple(r) for r in rows]
-    finally:
-        await engine.dispose()
+    return await fetch_rows(
+        url,
+        "SELECT l.pgn_hash, m.soort, m.begindatum, m.einddatum FROM meldingen m "
+        "JOIN leerlingen l ON l.id = m.leerling_id WHERE m.status <> 'vervallen' "
+        "ORDER BY 1, 2, 3",
+    )
 
 
 async def test_kill_9_melding_during_a_replay(cluster: Cluster, pg: PostgresServer) -> None:

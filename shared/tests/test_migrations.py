@@ -10,6 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from verzuimhub.services import DATABASE_SERVICES, service
+from verzuimhub.testing import fetch_rows
 from verzuimhub_shared.db import make_engine
 from verzuimhub_shared.migrations import at_head, upgrade
 from verzuimhub_shared.testing.postgres import PostgresServer
@@ -71,21 +72,13 @@ async def test_every_string_column_compares_bytewise(db_urls: dict[str, str], na
 
 async def _collations(url: str) -> dict[tuple[str, str], str | None]:
     """(table, column) → collation of every varchar column of a migrated database."""
-    from sqlalchemy import text
-
-    engine = make_engine(url)
-    try:
-        async with engine.connect() as conn:
-            rows = await conn.execute(
-                text(
-                    "SELECT table_name, column_name, collation_name FROM information_schema.columns"
-                    " WHERE table_schema = 'public' AND data_type = 'character varying'"
-                    " AND table_name <> 'alembic_version'"
-                )
-            )
-            return {(r.table_name, r.column_name): r.collation_name for r in rows}
-    finally:
-        await engine.dispose()
+    rows = await fetch_rows(
+        url,
+        "SELECT table_name, column_name, collation_name FROM information_schema.columns"
+        " WHERE table_schema = 'public' AND data_type = 'character varying'"
+        " AND table_name <> 'alembic_version'",
+    )
+    return {(table, column): collation for table, column, collation in rows}
 
 
 async def test_bytewise_migration_goes_down_and_up_again(pg: PostgresServer) -> None:

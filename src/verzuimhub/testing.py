@@ -123,6 +123,16 @@ def app_client(db_urls: dict[str, str], key_dir: Path) -> Callable[..., Any]:
     return _factory
 
 
+async def fetch_rows(url: str, sql: str) -> list[tuple[Any, ...]]:
+    """Every row of one query against a service database, on a connection of its own."""
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return [tuple(row) for row in await conn.execute(text(sql))]
+    finally:
+        await engine.dispose()
+
+
 async def truncate(url: str) -> None:
     """Empty every table of a service database except Alembic's; reset feed counters."""
     engine = make_engine(url)

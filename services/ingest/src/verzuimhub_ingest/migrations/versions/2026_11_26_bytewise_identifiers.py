@@ -1,8 +1,4 @@
-"""identifiers compare bytewise
-
-Every string column the service keeps is an identifier, a keyed hash or a code: on
-PostgreSQL they compare byte by byte (``COLLATE "C"``) instead of through the database
-locale's ``strcoll`` (ADR 0012). Indexes on them are rebuilt; the rows are not rewritten.
+"""identifiers compare bytewise: every string column gets ``COLLATE "C"`` (ADR 0012)
 
 Revision ID: 0004
 Revises: 0003
