@@ -11,7 +11,9 @@ measured / met) and writes every figure to ``bench/results/latest.json``.
 3. melding's consumer replaying ingest's feed from position 0 (events/s);
 4. end-to-end latency from a registration accepted to its concept melding visible;
 5. SWV aggregate queries on a one-school-year region dataset (p50/p95);
-6. peak RSS (VmHWM) of each service process under all of the above.
+6. peak RSS (VmHWM) of each service process under all of the above;
+and, for 1–3, the CPU each service process and each service's PostgreSQL backends spend per
+registration, request or event (from /proc).
 
     uv run python bench/hub_bench.py [--quick] [--json PATH] [--repeat N] [--only PHASES]
     make bench [ARGS="…"]
