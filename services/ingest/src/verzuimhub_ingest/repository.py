@@ -33,17 +33,22 @@ _EXISTING_COLUMNS = (
 # exactly the rows asked for, in one prepared statement whatever their number (an expanding
 # IN of thousands of values was compiled per length and planned slowly), sent around
 # SQLAlchemy's execution layers (db.pg_fetch: these run for every registration).
+# Each key is looked up on its own in a LATERAL subquery (the row lock, or OFFSET 0, keeps
+# the planner from flattening it into a join): an index probe per key, whatever the table's
+# statistics say. As a plain join, the plan cached for the prepared statement while the
+# table was small (a fresh database, a bulk load before autovacuum's first ANALYZE) was a
+# hash join over a sequential scan, kept as the table grew.
 _LOCK_PAIRS = (
-    f"SELECT {', '.join('r.' + c.name for c in _EXISTING_COLUMNS)} FROM registraties AS r "
-    "JOIN unnest($1::varchar[], $2::varchar[]) AS k(brin, sid) "
-    "ON r.brin = k.brin AND r.school_registratie_id = k.sid "
-    "FOR UPDATE OF r"
+    f"SELECT {', '.join('r.' + c.name for c in _EXISTING_COLUMNS)} "
+    "FROM unnest($1::varchar[], $2::varchar[]) AS k(brin, sid) "
+    "CROSS JOIN LATERAL (SELECT * FROM registraties AS x "
+    "WHERE x.brin = k.brin AND x.school_registratie_id = k.sid FOR UPDATE) AS r"
 )
 _MINUTES_PAIRS = (
-    "SELECT r.id, r.pgn_hash, r.datum, r.minuten FROM registraties AS r "
-    "JOIN unnest($1::varchar[], $2::date[]) AS p(pgn_hash, datum) "
-    "ON r.pgn_hash = p.pgn_hash AND r.datum = p.datum "
-    "WHERE NOT r.ingetrokken"
+    "SELECT r.id, r.pgn_hash, r.datum, r.minuten "
+    "FROM unnest($1::varchar[], $2::date[]) AS p(pgn_hash, datum) "
+    "CROSS JOIN LATERAL (SELECT x.id, x.pgn_hash, x.datum, x.minuten FROM registraties AS x "
+    "WHERE x.pgn_hash = p.pgn_hash AND x.datum = p.datum AND NOT x.ingetrokken OFFSET 0) AS r"
 )
 
 
