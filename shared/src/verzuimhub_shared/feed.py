@@ -200,14 +200,21 @@ async def read_batch(
     sealer: Sealer | None = None,
 ) -> bytes:
     """The consumer's events after ``after`` as a CloudEvents JSON batch (raw bytes)."""
-    if session.get_bind().dialect.name == "postgresql":
+    t = tables.events
+    query = (
+        select(t.c.sealed, t.c.body)
+        .where(t.c.consumer == consumer, t.c.position > after)
+        .order_by(t.c.position)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name != "postgresql":
+        result = await session.execute(query)
+    else:
         await session.execute(_ALONG_THE_INDEX)
         try:
-            result = await session.execute(_page_query(tables, consumer, after, limit))
+            result = await session.execute(query)
         finally:
             await session.execute(_SORT_AGAIN)  # for whatever else the transaction does
-    else:
-        result = await session.execute(_page_query(tables, consumer, after, limit))
     parts = []
     for sealed, body in result:
         if sealed:
@@ -218,23 +225,13 @@ async def read_batch(
     return ("[" + ",".join(parts) + "]").encode()
 
 
-def _page_query(tables: FeedTables, consumer: str, after: int, limit: int) -> Any:
-    t = tables.events
-    return (
-        select(t.c.sealed, t.c.body)
-        .where(t.c.consumer == consumer, t.c.position > after)
-        .order_by(t.c.position)
-        .limit(limit)
-    )
-
-
 #: For the page's query: it is read along the ``(consumer, position)`` index, whatever the
-#: table's statistics say. After a bulk append that
-#: autovacuum had not analysed yet, the planner guessed a few hundred events after the
-#: cursor and chose to fetch *every* later event and sort them (on disk) for each page:
-#: a page of 5,000 of 60,000 events took 60–100 ms instead of 2, and a replay from position
-#: 0 grew with the square of the backlog. Without a sort to choose, the only plan left is
-#: the index scan, which yields the rows in order and stops at the limit.
+#: table's statistics say. After a bulk append that autovacuum had not analysed yet, the
+#: planner guessed a few hundred events after the cursor and chose to fetch *every* later
+#: event and sort them (on disk) for each page: a page of 5,000 of 60,000 events took
+#: 60–100 ms instead of 2, and a replay from position 0 grew with the square of the
+#: backlog. Without a sort to choose, the only plan left is the index scan, which yields the
+#: rows in order and stops at the limit.
 _ALONG_THE_INDEX = text("SET LOCAL enable_sort = off")
 _SORT_AGAIN = text("RESET enable_sort")
 

@@ -99,9 +99,11 @@ def _with_connection(connection: Connection, opts: dict[str, Any]) -> None:
 
 def set_collation(columns: dict[str, dict[str, int]], collation: str | None) -> None:
     """For a migration: give string columns (``{table: {column: length}}``) a collation
-    on PostgreSQL, or the database's default with ``None``. One ``ALTER TABLE`` per table,
-    so a key and the foreign keys that refer to it change together. SQLite compares
-    bytewise already: nothing to do there."""
+    on PostgreSQL, or the database's default with ``None``: one ``ALTER TABLE`` per table,
+    in the given order. Between two tables a key and a foreign key referring to it differ
+    in collation for a moment; PostgreSQL accepts that for deterministic collations (equal
+    means byte-equal in both) and checks the key again. SQLite compares bytewise already:
+    nothing to do there."""
     from alembic import op
 
     if op.get_bind().dialect.name != "postgresql":

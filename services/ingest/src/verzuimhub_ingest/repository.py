@@ -29,24 +29,23 @@ _EXISTING_COLUMNS = (
     R.c.minuten,
 )
 
-# PostgreSQL: the keys and pupil-days travel as two arrays, joined on the index they match:
-# exactly the rows asked for, in one prepared statement whatever their number (an expanding
-# IN of thousands of values was compiled per length and planned slowly), sent around
-# SQLAlchemy's execution layers (db.pg_fetch: these run for every registration).
-# Each key is looked up on its own in a LATERAL subquery (the row lock, or OFFSET 0, keeps
-# the planner from flattening it into a join): an index probe per key, whatever the table's
-# statistics say. As a plain join, the plan cached for the prepared statement while the
-# table was small (a fresh database, a bulk load before autovacuum's first ANALYZE) was a
-# hash join over a sequential scan, kept as the table grew.
+# PostgreSQL: the keys and pupil-days travel as two arrays: exactly the rows asked for, in
+# one prepared statement whatever their number (an expanding IN of thousands of values was
+# compiled per length and planned slowly), sent around SQLAlchemy's execution layers
+# (db.pg_fetch: these run for every registration). Each key is looked up on its own in a
+# LATERAL subquery (the row lock, or OFFSET 0, keeps the planner from flattening it into a
+# join): an index probe per key, whatever the table's statistics say. As a plain join, the
+# plan cached for the prepared statement while the table was small (a fresh database, a
+# bulk load before autovacuum's first ANALYZE) was a hash join over a sequential scan, kept
+# as the table grew.
 _LOCK_PAIRS = (
-    f"SELECT {', '.join('r.' + c.name for c in _EXISTING_COLUMNS)} "
-    "FROM unnest($1::varchar[], $2::varchar[]) AS k(brin, sid) "
-    "CROSS JOIN LATERAL (SELECT * FROM registraties AS x "
+    "SELECT r.* FROM unnest($1::varchar[], $2::varchar[]) AS k(brin, sid) "
+    f"CROSS JOIN LATERAL (SELECT {', '.join('x.' + c.name for c in _EXISTING_COLUMNS)} "
+    "FROM registraties AS x "
     "WHERE x.brin = k.brin AND x.school_registratie_id = k.sid FOR UPDATE) AS r"
 )
 _MINUTES_PAIRS = (
-    "SELECT r.id, r.pgn_hash, r.datum, r.minuten "
-    "FROM unnest($1::varchar[], $2::date[]) AS p(pgn_hash, datum) "
+    "SELECT r.* FROM unnest($1::varchar[], $2::date[]) AS p(pgn_hash, datum) "
     "CROSS JOIN LATERAL (SELECT x.id, x.pgn_hash, x.datum, x.minuten FROM registraties AS x "
     "WHERE x.pgn_hash = p.pgn_hash AND x.datum = p.datum AND NOT x.ingetrokken OFFSET 0) AS r"
 )
