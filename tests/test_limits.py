@@ -158,42 +158,57 @@ async def _read_all(reader: asyncio.StreamReader, seconds: float) -> bytes:
     return b"".join(chunks)
 
 
+async def _answer(reader: asyncio.StreamReader, seconds: float) -> tuple[float, bytes]:
+    """The whole answer on a connection, and when its first byte arrived."""
+    async with asyncio.timeout(seconds):
+        first = await reader.read(65536)
+    return time.monotonic(), first + await _read_all(reader, seconds)
+
+
 async def test_a_client_that_stalls_mid_body_gets_408_and_holds_no_one_up(
     clean_dbs: dict[str, str], key_dir: Path, mint: Callable[..., str]
 ) -> None:
+    # The claim is about order, not speed: another client is answered while the stalled
+    # ones still hold their connections, and those get their 408 only when the body timeout
+    # ends. (A wall-clock bound on the other client failed once in a loaded CI run.)
+    body_timeout = 2.0
     token = mint("school", brins=["99AA"])
     app = service("ingest").create_app(
-        settings_for("ingest", clean_dbs, key_dir, body_timeout_seconds=1.0)
+        settings_for("ingest", clean_dbs, key_dir, body_timeout_seconds=body_timeout)
     )
+    writers: list[asyncio.StreamWriter] = []
     async with _served(app) as port:
-        stalled = []
-        for _ in range(20):  # twenty clients send headers and half a body, then stall
+        try:
+            stalled_at = time.monotonic()
+            answers = []
+            for _ in range(20):  # twenty clients send headers and half a body, then stall
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writers.append(writer)
+                writer.write(
+                    b"POST /v1/registraties HTTP/1.1\r\nHost: x\r\n"
+                    + f"Authorization: Bearer {token}\r\n".encode()
+                    + b"Content-Type: application/json\r\nContent-Length: 400\r\n\r\n"
+                    + b'{"schoolRegistratieId": '
+                )
+                await writer.drain()
+                answers.append(asyncio.create_task(_answer(reader, 10)))
+            # Meanwhile everyone else is served.
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(
-                b"POST /v1/registraties HTTP/1.1\r\nHost: x\r\n"
-                + f"Authorization: Bearer {token}\r\n".encode()
-                + b"Content-Type: application/json\r\nContent-Length: 400\r\n\r\n"
-                + b'{"schoolRegistratieId": '
-            )
-            await writer.drain()
-            stalled.append((reader, writer))
-        # Meanwhile everyone else is served at once.
-        started = time.monotonic()
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        answer = await _read_all(reader, 5)
-        writer.close()
-        assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
-        assert time.monotonic() - started < 0.5
-        # The stalled ones get 408 problem+json after the body timeout, and are closed.
-        for reader, writer in stalled:
-            raw = await _read_all(reader, 5)
-            writer.close()
-            head, _, body = raw.partition(b"\r\n\r\n")
-            assert head.startswith(b"HTTP/1.1 408"), raw[:300]
-            assert b"content-type: application/problem+json" in head.lower()
-            assert b'"status":408' in body
-        assert time.monotonic() - started < 4
+            writers.append(writer)
+            writer.write(b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            served_at, answer = await _answer(reader, 10)
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+            # The stalled ones get 408 problem+json after the body timeout, and are closed.
+            for answered_at, raw in await asyncio.gather(*answers):
+                assert served_at < answered_at
+                assert answered_at - stalled_at >= body_timeout * 0.9
+                head, _, body = raw.partition(b"\r\n\r\n")
+                assert head.startswith(b"HTTP/1.1 408"), raw[:300]
+                assert b"content-type: application/problem+json" in head.lower()
+                assert b'"status":408' in body
+        finally:
+            for writer in writers:
+                writer.close()
 
 
 async def test_idle_keep_alive_connections_are_closed(
