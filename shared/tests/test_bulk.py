@@ -1,5 +1,6 @@
-"""Set-based writes (``bulk_insert``, ``bulk_update``, ``any_of``) on PostgreSQL and SQLite:
-the same rows in, the same rows stored, whichever path the dialect takes."""
+"""Set-based reads and writes (``bulk_insert``, ``bulk_update``, ``by_keys``, …) on
+PostgreSQL and SQLite: the same rows in, the same rows stored, whichever path the dialect
+takes."""
 
 from __future__ import annotations
 
@@ -27,13 +28,15 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from verzuimhub.testing import run_sync
 from verzuimhub_shared.db import (
     COPY_MIN_ROWS,
+    PROBED_KEYS_MAX,
     Database,
-    any_of,
     bulk_delete,
     bulk_insert,
     bulk_update,
     bulk_upsert,
+    by_keys,
     copy_rows,
+    delete_by_keys,
     pg_fetch,
 )
 from verzuimhub_shared.testing.postgres import PostgresServer
@@ -158,17 +161,46 @@ async def test_updates_change_only_the_rows_named(db: Database) -> None:
     )
 
 
-async def test_any_of_matches_like_in(db: Database) -> None:
+async def test_by_keys_reads_each_wanted_row_once(db: Database) -> None:
     async with db.transaction() as session:
         await bulk_insert(session, THINGS, rows(40))
-    wanted = [f"r{i}" for i in range(0, 40, 3)] + ["absent"]
+    wanted = [f"r{i}" for i in range(0, 40, 3)] + ["absent", "r3", "r3"]
     async with db.transaction() as session:
-        found = (
-            await session.execute(select(THINGS.c.id).where(any_of(session, THINGS.c.id, wanted)))
-        ).scalars()
-        assert sorted(found) == sorted(wanted[:-1])
-        none = await session.execute(select(THINGS.c.id).where(any_of(session, THINGS.c.id, [])))
-        assert none.all() == []
+        whole = (await session.execute(by_keys(session, THINGS.c.id, wanted))).all()
+        assert list(whole[0]._fields) == [column.name for column in THINGS.c]
+        assert sorted((r.id, r.n, r.note) for r in whole) == sorted(
+            (r["id"], r["n"], r["note"]) for r in rows(40) if r["id"] in wanted
+        )
+        some = by_keys(
+            session, THINGS.c.id, wanted, THINGS.c.id, THINGS.c.n, where=[THINGS.c.n > 20]
+        )
+        assert sorted(await session.execute(some)) == [
+            (f"r{i}", i) for i in range(21, 40) if i % 3 == 0
+        ]
+        locked = by_keys(session, THINGS.c.id, ["r1", "r2"], THINGS.c.id, lock=True)
+        assert sorted((await session.execute(locked)).scalars()) == ["r1", "r2"]
+        assert (await session.execute(by_keys(session, THINGS.c.id, []))).all() == []
+
+
+async def test_by_keys_reads_as_many_keys_as_given(db: Database) -> None:
+    # More than PROBED_KEYS_MAX: on PostgreSQL the other form of the query.
+    async with db.transaction() as session:
+        await bulk_insert(session, THINGS, rows(2 * PROBED_KEYS_MAX + 200))
+    wanted = [f"r{i}" for i in range(1, 2 * PROBED_KEYS_MAX + 200, 2)] + ["absent", "r1"]
+    assert len(set(wanted)) > PROBED_KEYS_MAX
+    async with db.transaction() as session:
+        query = by_keys(session, THINGS.c.id, wanted, THINGS.c.id, where=[THINGS.c.n > 10])
+        found = (await session.execute(query)).scalars().all()
+    assert sorted(found) == sorted(f"r{i}" for i in range(11, 2 * PROBED_KEYS_MAX + 200, 2))
+
+
+async def test_delete_by_keys_removes_exactly_those_rows(db: Database) -> None:
+    async with db.transaction() as session:
+        await bulk_insert(session, THINGS, rows(20))
+    async with db.transaction() as session:
+        await delete_by_keys(session, THINGS.c.id, [f"r{i}" for i in range(0, 20, 2)] + ["x", "r0"])
+        await delete_by_keys(session, THINGS.c.id, [])
+    assert [row["id"] for row in await stored(db)] == [f"r{i}" for i in range(1, 20, 2)]
 
 
 async def test_upsert_inserts_new_rows_and_overwrites_existing_ones(db: Database) -> None:

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import asyncpg
 import orjson
 from fastapi import Depends, Request
-from sqlalchemy import MetaData, String, Table, event, text
+from sqlalchemy import MetaData, Select, String, Table, event, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import (
@@ -353,14 +353,94 @@ def recordset(table: Table, columns: Sequence[str], *, param: str = "rows", **re
     return f"json_to_recordset(CAST(:{param} AS json)) AS x({fields})"
 
 
-def any_of(session: AsyncSession, column: Any, values: Sequence[Any]) -> Any:
-    """``column IN values`` as one array parameter on PostgreSQL (``= ANY(:values)``): one
-    prepared statement whatever the count, where an expanding IN is compiled per length."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy import any_, bindparam
+@asynccontextmanager
+async def index_scans_only(session: AsyncSession) -> AsyncIterator[None]:
+    """For statements that must read through an index whatever the table's statistics say:
+    on PostgreSQL, sequential scans and sorts are switched off for the block (``SET LOCAL``,
+    reset after it). What is left reads through an index, in its order, and stops at a
+    ``LIMIT``: a feed's page, a queue's oldest entries, rows deleted by key.
 
-        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
-    return column.in_(list(values))
+    Statistics lag behind a table that grows fast: after a bulk load, before autovacuum's
+    ``ANALYZE``, the planner believes it small, and a prepared statement's generic plan
+    (kept after five executions) made while the table was empty stays as it was. Such
+    plans scanned or sorted the whole table per call: a feed page of 5,000 of 60,000 events
+    took 60–100 ms instead of 2. On failure the settings end with the transaction."""
+    if session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    await session.execute(_INDEX_SCANS_ONLY)
+    yield
+    await session.execute(_PLAN_AS_BEFORE)  # for whatever else the transaction does
+
+
+_PLANNER_SWITCHES = "('enable_seqscan', 'enable_sort')"
+_INDEX_SCANS_ONLY = text(
+    f"SELECT set_config(name, 'off', true) FROM pg_settings WHERE name IN {_PLANNER_SWITCHES}"
+)
+_PLAN_AS_BEFORE = text(
+    f"SELECT set_config(name, reset_val, true) FROM pg_settings WHERE name IN {_PLANNER_SWITCHES}"
+)
+
+
+#: Up to how many keys :func:`by_keys` probes an index key by key (see there).
+PROBED_KEYS_MAX = 1000
+
+
+def by_keys(
+    session: AsyncSession,
+    key: Any,
+    keys: Sequence[Any],
+    *columns: Any,
+    where: Sequence[Any] = (),
+    lock: bool = False,
+) -> Select[Any]:
+    """``SELECT columns`` (default: all) of the rows of ``key``'s table whose ``key`` is one
+    of ``keys`` (and that meet ``where``; locked ``FOR UPDATE`` with ``lock``), each once
+    however often its key is given.
+    For ORM objects: ``select(Entity).from_statement(by_keys(…))``.
+
+    On PostgreSQL, up to ``PROBED_KEYS_MAX`` keys are looked up one by one, each in a
+    ``LATERAL`` subquery the planner cannot flatten (``OFFSET``, or ``FOR UPDATE``): an
+    index probe per key, whatever plan the prepared statement has cached. As ``key =
+    ANY(:keys)``, the generic plan PostgreSQL keeps after five executions was made with
+    what it knew then; made while the table was nearly empty (a fresh database, a bulk load
+    before autovacuum's first ``ANALYZE``) it was a sequential scan, and it stayed one as
+    the table grew: the evaluator read the whole ledger for every 500 pupils. More keys
+    than that (a replay's batch) are looked up as ``key = ANY(:keys)``, planned by
+    PostgreSQL: at that count a scan of the table can be the cheaper plan (5,000 probes
+    cost a replay ~6 µs more of PostgreSQL's CPU per event than scanning a ledger of
+    60,000 rows). Elsewhere: ``key IN (…)``."""
+    keys = list(dict.fromkeys(keys))
+    columns = columns or tuple(key.table.c)
+    if session.get_bind().dialect.name != "postgresql":
+        query = select(*columns).where(key.in_(keys), *where)
+        return query.with_for_update() if lock else query
+    from sqlalchemy import any_, bindparam, func, true
+
+    given = bindparam(None, keys, type_=postgresql.ARRAY(key.type))
+    if len(keys) > PROBED_KEYS_MAX:
+        query = select(*columns).where(key == any_(given), *where)
+        return query.with_for_update() if lock else query
+    k = func.unnest(given).table_valued("v").render_derived(name="k")
+    inner = select(*columns).where(key == k.c.v, *where)
+    rows = (inner.with_for_update() if lock else inner.offset(0)).lateral("x")
+    return select(*rows.c).select_from(k).join(rows, true())
+
+
+async def delete_by_keys(session: AsyncSession, key: Any, keys: Sequence[Any]) -> None:
+    """Delete the rows of ``key``'s table whose ``key`` is one of ``keys``: through the
+    key's index on PostgreSQL (see :func:`index_scans_only`)."""
+    keys = list(dict.fromkeys(keys))
+    if not keys:
+        return
+    from sqlalchemy import any_, bindparam, delete
+
+    if session.get_bind().dialect.name != "postgresql":
+        await session.execute(delete(key.table).where(key.in_(keys)))
+        return
+    given = bindparam(None, keys, type_=postgresql.ARRAY(key.type))
+    async with index_scans_only(session):
+        await session.execute(delete(key.table).where(key == any_(given)))
 
 
 @lru_cache(maxsize=256)

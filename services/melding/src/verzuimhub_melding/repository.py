@@ -17,11 +17,19 @@ from verzuimhub_melding.models import (
     SchoolBeleid,
     TeEvalueren,
 )
-from verzuimhub_shared.db import any_of, bulk_update, copy_rows, pg_fetch
+from verzuimhub_shared.db import (
+    bulk_update,
+    by_keys,
+    copy_rows,
+    delete_by_keys,
+    index_scans_only,
+    pg_fetch,
+)
 
 L: Table = Leerling.__table__  # type: ignore[assignment]
 E: Table = LedgerEntry.__table__  # type: ignore[assignment]
 T: Table = TeEvalueren.__table__  # type: ignore[assignment]
+M: Table = Melding.__table__  # type: ignore[assignment]
 
 #: Statuses a gemeente can see (the school has sent them).
 VISIBLE_TO_GEMEENTE = (
@@ -50,7 +58,7 @@ async def leerlingen_by_key(
     hashes = sorted({h for h, _ in wanted})
     found: dict[tuple[str, str], tuple[str, tuple[Any, ...]]] = {}
     for chunk in _chunks(session, hashes):
-        query = select(*_PUPIL_COLUMNS).where(any_of(session, L.c.pgn_hash, chunk))
+        query = by_keys(session, L.c.pgn_hash, chunk, *_PUPIL_COLUMNS)
         for pgn_hash, brin, leerling_id, *facts in await session.execute(query):
             if (pgn_hash, brin) in wanted:
                 found[(pgn_hash, brin)] = (leerling_id, tuple(facts))
@@ -81,11 +89,8 @@ async def ledger_versions(
     ids = sorted(set(ids))
     out: dict[str, tuple[int, str, date]] = {}
     for chunk in _chunks(session, ids):
-        rows = await session.execute(
-            select(E.c.registratie_id, E.c.versie, E.c.leerling_id, E.c.datum).where(
-                any_of(session, E.c.registratie_id, chunk)
-            )
-        )
+        columns = (E.c.registratie_id, E.c.versie, E.c.leerling_id, E.c.datum)
+        rows = await session.execute(by_keys(session, E.c.registratie_id, chunk, *columns))
         for r in rows:
             out[r.registratie_id] = (r.versie, r.leerling_id, r.datum)
     return out
@@ -104,28 +109,25 @@ async def upsert_ledger(
 
 async def delete_ledger(session: AsyncSession, ids: Sequence[str]) -> None:
     for chunk in _chunks(session, ids):
-        await session.execute(delete(E).where(any_of(session, E.c.registratie_id, chunk)))
+        await delete_by_keys(session, E.c.registratie_id, chunk)
 
 
 async def ledger_of(
     session: AsyncSession, leerling_ids: Sequence[str], since: date | None
 ) -> list[Any]:
-    query = select(E).where(any_of(session, E.c.leerling_id, leerling_ids))
-    if since is not None:
-        query = query.where(E.c.datum >= since)
-    return list(await session.execute(query.order_by(E.c.datum)))
+    where = () if since is None else (E.c.datum >= since,)
+    query = by_keys(session, E.c.leerling_id, leerling_ids, where=where)
+    return list(await session.execute(query.order_by(query.selected_columns.datum)))
 
 
 async def leerlingen(session: AsyncSession, ids: Sequence[str]) -> dict[str, Leerling]:
-    rows = await session.execute(select(Leerling).where(any_of(session, Leerling.id, ids)))
+    rows = await session.execute(select(Leerling).from_statement(by_keys(session, L.c.id, ids)))
     return {r.id: r for r in rows.scalars()}
 
 
 async def meldingen_of(session: AsyncSession, leerling_ids: Sequence[str]) -> list[Melding]:
-    rows = await session.execute(
-        select(Melding).where(any_of(session, Melding.leerling_id, leerling_ids)).with_for_update()
-    )
-    return list(rows.scalars())
+    query = by_keys(session, M.c.leerling_id, leerling_ids, lock=True)
+    return list((await session.execute(select(Melding).from_statement(query))).scalars())
 
 
 async def melding(session: AsyncSession, melding_id: str, *, lock: bool = True) -> Melding | None:
@@ -282,6 +284,14 @@ async def take_marked(
     session: AsyncSession, limit: int, marked_before: datetime | None = None
 ) -> dict[str, date]:
     """Claim up to ``limit`` marked pupils (oldest first) and remove their marks."""
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement: the oldest marks, claimed (locked, SKIP LOCKED) along the index on
+        # ``gemarkeerd_op`` and deleted by their row address. Planned on an empty queue,
+        # the claim sorted the whole queue, and the delete scanned it, each time it grew.
+        before = marked_before or datetime.max.replace(tzinfo=UTC)
+        async with index_scans_only(session):
+            taken = await pg_fetch(session, _TAKE_PG, limit, before)
+        return {leerling_id: vanaf for leerling_id, vanaf in taken}
     query = select(TeEvalueren.leerling_id, TeEvalueren.vanaf)
     if marked_before is not None:
         query = query.where(TeEvalueren.gemarkeerd_op < marked_before)
@@ -292,10 +302,15 @@ async def take_marked(
     ).all()
     marked = {r.leerling_id: r.vanaf for r in rows}
     if marked:
-        await session.execute(
-            delete(TeEvalueren).where(any_of(session, TeEvalueren.leerling_id, list(marked)))
-        )
+        await session.execute(delete(TeEvalueren).where(TeEvalueren.leerling_id.in_(marked)))
     return marked
+
+
+_TAKE_PG = (
+    "DELETE FROM te_evalueren WHERE ctid = ANY(ARRAY("
+    "SELECT ctid FROM te_evalueren WHERE gemarkeerd_op < $2 ORDER BY gemarkeerd_op LIMIT $1"
+    " FOR UPDATE SKIP LOCKED)) RETURNING leerling_id, vanaf"
+)
 
 
 async def marked_count(session: AsyncSession) -> int:

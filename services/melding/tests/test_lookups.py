@@ -1,0 +1,99 @@
+"""Melding's lookups by a list of keys read through the indexes, whatever plan PostgreSQL
+has cached.
+
+A prepared statement gets a generic plan after five runs, made with what the planner knew
+then. As ``key = ANY(:keys)``, made while the tables were nearly empty (a fresh database, a
+replay before autovacuum's first ANALYZE), it was a sequential scan, and it stayed one as
+the tables grew: in the benchmark's replay the evaluator read the whole ledger, the pupils
+and the marks for every 500 pupils it evaluated. Here the old code read all 5,000
+meldingen to find one pupil's."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import text
+
+from verzuimhub.testing import truncate
+from verzuimhub_melding import repository as repo
+from verzuimhub_shared.db import Database
+
+GROW = (
+    """INSERT INTO leerlingen (id, pgn_hash, pgn_sealed, brin, vestiging, geboortedatum,
+        woongemeente, sector, startkwalificatie, gewijzigd_op)
+    SELECT 'l-' || g, 'h-' || g, 'sealed', '99AA', '00', DATE '2012-01-01', 'GM0363', 'po',
+        NULL, now()
+    FROM generate_series(1, 5000) AS g""",
+    """INSERT INTO ledger (registratie_id, leerling_id, versie, datum, minuten, eenheid,
+        aantal_eenheden, alle_lessen_gemist, soort, categorie, luxe_verzuim)
+    SELECT 'r-' || g, 'l-' || (g % 5000 + 1), 1, DATE '2026-01-05' + (g / 5000), 60,
+        'klokuur', 1.0, false, 'ongeoorloofd', NULL, false
+    FROM generate_series(1, 20000) AS g""",
+    """INSERT INTO meldingen (id, leerling_id, brin, vestiging, woongemeente, sector, soort,
+        begindatum, einddatum, getelde_minuten, herhaalmelding, status, dagen,
+        alle_lessen_verzuimd, aangemaakt_op, gewijzigd_op)
+    SELECT 'm-' || g, 'l-' || g, '99AA', '00', 'GM0363', 'po', 'V3', DATE '2026-01-05',
+        DATE '2026-01-30', 960, false, 'concept', '[]', false, now(), now()
+    FROM generate_series(1, 5000) AS g""",
+    """INSERT INTO te_evalueren (leerling_id, vanaf, gemarkeerd_op)
+    SELECT 'l-' || g, DATE '2026-01-05', now() - g * interval '1 second'
+    FROM generate_series(1, 5000) AS g""",
+)
+TABLES = ("leerlingen", "ledger", "meldingen", "te_evalueren")
+
+
+async def _lookups(session: Any) -> dict[str, Any]:
+    return {
+        "versions": await repo.ledger_versions(session, ["r-7", "r-nope"]),
+        "by_key": await repo.leerlingen_by_key(session, [("h-7", "99AA"), ("h-7", "00XX")]),
+        "ledger": await repo.ledger_of(session, ["l-8"], date(2026, 1, 1)),
+        "pupils": await repo.leerlingen(session, ["l-7", "l-nope"]),
+        "meldingen": await repo.meldingen_of(session, ["l-7"]),
+        "taken": await repo.take_marked(session, 2),
+        "deleted": await repo.delete_ledger(session, ["r-9", "r-nope"]),
+    }
+
+
+async def test_lookups_probe_the_indexes_after_the_tables_grew(db_urls: dict[str, str]) -> None:
+    await truncate(db_urls["melding"])
+    db = Database(db_urls["melding"], pool_size=1)  # one connection: one statement cache
+    try:
+        for _ in range(8):  # the generic plans are made on empty tables
+            async with db.transaction() as session:
+                await _lookups(session)
+        async with db.transaction() as session:
+            for statement in GROW:
+                await session.execute(text(statement))
+        async with db.transaction() as session:
+            found = await _lookups(session)
+            read = {
+                r.relname: (r.seq_tup_read, r.idx_tup_fetch)
+                for r in await session.execute(
+                    text(
+                        "SELECT relname, seq_tup_read, idx_tup_fetch"
+                        " FROM pg_stat_xact_user_tables WHERE relname = ANY(:tables)"
+                    ),
+                    {"tables": list(TABLES)},
+                )
+            }
+            remaining = await session.execute(
+                text("SELECT count(*) FROM ledger WHERE registratie_id IN ('r-9', 'r-10')")
+            )
+            assert remaining.scalar_one() == 1
+    finally:
+        await db.dispose()
+    assert {k: (v[0], v[1]) for k, v in found["versions"].items()} == {"r-7": (1, "l-8")}
+    assert [(h, b) for h, b in found["by_key"]] == [("h-7", "99AA")]
+    assert found["by_key"]["h-7", "99AA"][0] == "l-7"
+    assert [(r.registratie_id, r.datum) for r in found["ledger"]] == [
+        ("r-7", date(2026, 1, 5)),
+        ("r-5007", date(2026, 1, 6)),
+        ("r-10007", date(2026, 1, 7)),
+        ("r-15007", date(2026, 1, 8)),
+    ]
+    assert list(found["pupils"]) == ["l-7"]
+    assert [m.id for m in found["meldingen"]] == ["m-7"]
+    assert found["taken"] == {"l-5000": date(2026, 1, 5), "l-4999": date(2026, 1, 5)}
+    seq = {name: read.get(name, (0, 0))[0] for name in TABLES}
+    assert seq == dict.fromkeys(TABLES, 0), f"rows read by sequential scans: {seq}"
