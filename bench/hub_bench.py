@@ -567,7 +567,7 @@ async def bench_replay(hub: Hub) -> dict[str, Any]:
         # The rules run after the ledger (marked pupils, deferred while catching up): the
         # replay is complete when no pupil waits for them.
         while True:  # polling another process's database: no event to wait on
-            if not await conn.fetchval("SELECT count(*) FROM te_evalueren"):
+            if not await conn.fetchval("SELECT EXISTS (SELECT FROM te_evalueren)"):
                 break
             await asyncio.sleep(0.02)
         with_rules = time.perf_counter() - first[0]
@@ -747,6 +747,9 @@ def table(results: dict[str, Any]) -> tuple[str, dict[str, bool]]:
         if key in results.get(phase, {}):
             used = ", ".join(f"{k} {v:,}" for k, v in results[phase][key].items())
             lines.append(f"  CPU µs per {unit} ({phase}): {used}")
+    for name, tables in results.get("seq_scanned_rows", {}).items():
+        read = ", ".join(f"{t} {n:,}" for t, n in tables.items()) or "none"
+        lines.append(f"  rows read by sequential scans ({name}, whole run): {read}")
     if "e2e" in results:
         lines.append(f"  e2e: p50 {results['e2e']['p50_ms']} ms")
     if "swv" in results:
@@ -805,6 +808,35 @@ def summary(runs: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], str]:
 PHASES = ("batch", "single", "replay", "e2e", "swv")
 
 
+async def seq_scanned_rows(hub: Hub) -> dict[str, dict[str, int]]:
+    """Rows read by sequential scans over the whole run, per table of each service's
+    database, largest first: where a plan went bad (a lookup by key that scans the table)
+    it shows here before it shows in a rate. Read once the services have stopped and their
+    backends are gone (a backend hands in its statistics when it ends). Includes the
+    benchmark's own reads: ingest's registrations once (copied for the COPY figure), one
+    count each of melding's pupils and meldingen."""
+    found: dict[str, dict[str, int]] = {}
+    for name in hub.db_urls:
+        conn = await asyncpg.connect(hub.dsn(name))
+        try:
+            for _ in range(250):  # the services' backends end a moment after them
+                others = await conn.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+                if not others:
+                    break
+                await asyncio.sleep(0.02)
+            rows = await conn.fetch(
+                "SELECT relname, seq_tup_read FROM pg_stat_user_tables"
+                " WHERE seq_tup_read > 0 ORDER BY seq_tup_read DESC, relname"
+            )
+        finally:
+            await conn.close()
+        found[name] = {r["relname"]: int(r["seq_tup_read"]) for r in rows}
+    return found
+
+
 async def run(quick: bool, only: Sequence[str] = PHASES) -> dict[str, Any]:
     scale = QUICK if quick else FULL
     rng = random.Random(8)
@@ -848,6 +880,8 @@ async def run(quick: bool, only: Sequence[str] = PHASES) -> dict[str, Any]:
         results["rss_mb"] = {
             name: round(rss_peak_mb(proc.pid), 1) for name, proc in hub.procs.items()
         }
+        hub.stop_all()
+        results["seq_scanned_rows"] = await seq_scanned_rows(hub)
     finally:
         hub.stop_all()
         await pg.drop_databases()

@@ -125,3 +125,31 @@ async def test_cpu_now_reads_the_service_processes_and_their_database_backends(
     assert before["ingest"] >= 0.25
     assert after["postgres:ingest"] - before["postgres:ingest"] >= 0.05
     assert after["postgres:melding"] == 0.0  # no backend of that database
+
+
+async def test_seq_scanned_rows_counts_what_ended_backends_read(
+    hub_bench: ModuleType, pg: Any
+) -> None:
+    """Against a real server: a backend that scanned a table and ended counts; a lookup
+    through the key's index does not."""
+    from types import SimpleNamespace
+
+    import asyncpg
+
+    database = await pg.create_database("vzh_test_seq")
+    dsn = pg.url_for(database, driver="postgresql")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "CREATE TABLE things (id int PRIMARY KEY, n int);"
+            "INSERT INTO things SELECT g, g FROM generate_series(1, 5000) AS g; ANALYZE things"
+        )
+        assert await conn.fetchval("SELECT count(*) FROM things WHERE n > 10") == 4990
+        assert await conn.fetchval("SELECT n FROM things WHERE id = 7") == 7
+    finally:
+        await conn.close()
+    hub = SimpleNamespace(db_urls={"ingest": pg.url_for(database)}, dsn=lambda _name: dsn)
+    found = await hub_bench.seq_scanned_rows(hub)
+    assert found == {"ingest": {"things": 5000}}
+    text, _ = hub_bench.table({"seq_scanned_rows": found})
+    assert "rows read by sequential scans (ingest, whole run): things 5,000" in text
