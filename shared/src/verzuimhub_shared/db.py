@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import asyncpg
 import orjson
 from fastapi import Depends, Request
-from sqlalchemy import MetaData, Select, String, Table, event, select, text
+from sqlalchemy import MetaData, Result, String, Table, event, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import (
@@ -356,85 +356,84 @@ def recordset(table: Table, columns: Sequence[str], *, param: str = "rows", **re
 @asynccontextmanager
 async def index_scans_only(session: AsyncSession) -> AsyncIterator[None]:
     """For statements that must read through an index whatever the table's statistics say:
-    on PostgreSQL, sequential scans and sorts are switched off for the block (``SET LOCAL``,
-    reset after it). What is left reads through an index, in its order, and stops at a
-    ``LIMIT``: a feed's page, a queue's oldest entries, rows deleted by key.
+    on PostgreSQL, sequential scans and sorts are switched off for the block (this
+    transaction only; what was in effect before is restored after it). What is left reads
+    through an index, in its order, and stops at a ``LIMIT``: a feed's page, a queue's
+    oldest entries, rows by key.
 
-    Statistics lag behind a table that grows fast: after a bulk load, before autovacuum's
-    ``ANALYZE``, the planner believes it small, and a prepared statement's generic plan
-    (kept after five executions) made while the table was empty stays as it was. Such
-    plans scanned or sorted the whole table per call: a feed page of 5,000 of 60,000 events
-    took 60–100 ms instead of 2. On failure the settings end with the transaction."""
+    Statistics lag behind a table that grows fast: until autovacuum's next ``ANALYZE`` the
+    planner goes by what the table held then, and a prepared statement's generic plan (kept
+    after five executions) stays as it was made. Such plans read or sorted the whole table
+    per call: a feed's page of 5,000 of 60,000 events took 60–100 ms instead of 2; the
+    evaluator read the whole ledger for every 500 pupils. On failure the settings end with
+    the transaction."""
     if session.get_bind().dialect.name != "postgresql":
         yield
         return
-    await session.execute(_INDEX_SCANS_ONLY)
+    before = (await session.execute(_INDEX_SCANS_ONLY)).one()
     yield
-    await session.execute(_PLAN_AS_BEFORE)  # for whatever else the transaction does
+    await session.execute(_PLAN_AS_BEFORE, {"seqscan": before[0], "sort": before[1]})
 
 
-_PLANNER_SWITCHES = "('enable_seqscan', 'enable_sort')"
 _INDEX_SCANS_ONLY = text(
-    f"SELECT set_config(name, 'off', true) FROM pg_settings WHERE name IN {_PLANNER_SWITCHES}"
+    "SELECT current_setting('enable_seqscan'), current_setting('enable_sort'),"
+    " set_config('enable_seqscan', 'off', true), set_config('enable_sort', 'off', true)"
 )
 _PLAN_AS_BEFORE = text(
-    f"SELECT set_config(name, reset_val, true) FROM pg_settings WHERE name IN {_PLANNER_SWITCHES}"
+    "SELECT set_config('enable_seqscan', :seqscan, true), set_config('enable_sort', :sort, true)"
 )
 
-
-#: Up to how many keys :func:`by_keys` probes an index key by key (see there).
+#: Up to how many keys :func:`by_keys` reads through the key's index (see there).
 PROBED_KEYS_MAX = 1000
 
 
-def by_keys(
+async def by_keys(
     session: AsyncSession,
     key: Any,
     keys: Sequence[Any],
     *columns: Any,
     where: Sequence[Any] = (),
     lock: bool = False,
-) -> Select[Any]:
-    """``SELECT columns`` (default: all) of the rows of ``key``'s table whose ``key`` is one
-    of ``keys`` (and that meet ``where``; locked ``FOR UPDATE`` with ``lock``), each once
-    however often its key is given.
-    For ORM objects: ``select(Entity).from_statement(by_keys(…))``.
+    entity: Any = None,
+) -> Result[*tuple[Any, ...]]:
+    """The rows of ``key``'s table whose ``key`` is one of ``keys`` (and that meet
+    ``where``; locked ``FOR UPDATE`` with ``lock``): their ``columns`` (default: all), or
+    the ORM ``entity`` mapped to the table. Unordered.
 
-    On PostgreSQL, up to ``PROBED_KEYS_MAX`` keys are looked up one by one, each in a
-    ``LATERAL`` subquery the planner cannot flatten (``OFFSET``, or ``FOR UPDATE``): an
-    index probe per key, whatever plan the prepared statement has cached. As ``key =
-    ANY(:keys)``, the generic plan PostgreSQL keeps after five executions was made with
-    what it knew then; made while the table was nearly empty (a fresh database, a bulk load
-    before autovacuum's first ``ANALYZE``) it was a sequential scan, and it stayed one as
-    the table grew: the evaluator read the whole ledger for every 500 pupils. More keys
-    than that (a replay's batch) are looked up as ``key = ANY(:keys)``, planned by
-    PostgreSQL: at that count a scan of the table can be the cheaper plan (5,000 probes
-    cost a replay ~6 µs more of PostgreSQL's CPU per event than scanning a ledger of
-    60,000 rows). Elsewhere: ``key IN (…)``."""
+    On PostgreSQL ``key = ANY(:keys)``, one array parameter: one prepared statement
+    whatever the count. Up to ``PROBED_KEYS_MAX`` keys it runs under
+    :func:`index_scans_only`: a lookup by key reads through the key's index, whatever a
+    cached plan or stale statistics say. More keys than that (a replay's batch) are left to
+    the planner: at that count a scan of the table can be the cheaper plan (probing 5,000
+    keys one by one cost a replay ~6 µs more of PostgreSQL's CPU per event than scanning a
+    ledger of 60,000 rows). Elsewhere: ``key IN (…)``. See ADR 0014."""
+    from sqlalchemy import any_, bindparam
+
     keys = list(dict.fromkeys(keys))
-    columns = columns or tuple(key.table.c)
-    if session.get_bind().dialect.name != "postgresql":
-        query = select(*columns).where(key.in_(keys), *where)
-        return query.with_for_update() if lock else query
-    from sqlalchemy import any_, bindparam, func, true
-
-    given = bindparam(None, keys, type_=postgresql.ARRAY(key.type))
-    if len(keys) > PROBED_KEYS_MAX:
-        query = select(*columns).where(key == any_(given), *where)
-        return query.with_for_update() if lock else query
-    k = func.unnest(given).table_valued("v").render_derived(name="k")
-    inner = select(*columns).where(key == k.c.v, *where)
-    rows = (inner.with_for_update() if lock else inner.offset(0)).lateral("x")
-    return select(*rows.c).select_from(k).join(rows, true())
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        matches = key == any_(bindparam(None, keys, type_=postgresql.ARRAY(key.type)))
+    else:
+        matches = key.in_(keys)
+    query: Any = select(*(columns or key.table.c)).where(matches, *where)
+    if lock:
+        query = query.with_for_update()
+    if entity is not None:
+        query = select(entity).from_statement(query)
+    if not postgres or len(keys) > PROBED_KEYS_MAX:
+        return await session.execute(query)
+    async with index_scans_only(session):
+        return await session.execute(query)
 
 
 async def delete_by_keys(session: AsyncSession, key: Any, keys: Sequence[Any]) -> None:
     """Delete the rows of ``key``'s table whose ``key`` is one of ``keys``: through the
     key's index on PostgreSQL (see :func:`index_scans_only`)."""
+    from sqlalchemy import any_, bindparam, delete
+
     keys = list(dict.fromkeys(keys))
     if not keys:
         return
-    from sqlalchemy import any_, bindparam, delete
-
     if session.get_bind().dialect.name != "postgresql":
         await session.execute(delete(key.table).where(key.in_(keys)))
         return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Table, and_, delete, func, or_, select, update
@@ -58,8 +59,8 @@ async def leerlingen_by_key(
     hashes = sorted({h for h, _ in wanted})
     found: dict[tuple[str, str], tuple[str, tuple[Any, ...]]] = {}
     for chunk in _chunks(session, hashes):
-        query = by_keys(session, L.c.pgn_hash, chunk, *_PUPIL_COLUMNS)
-        for pgn_hash, brin, leerling_id, *facts in await session.execute(query):
+        rows = await by_keys(session, L.c.pgn_hash, chunk, *_PUPIL_COLUMNS)
+        for pgn_hash, brin, leerling_id, *facts in rows:
             if (pgn_hash, brin) in wanted:
                 found[(pgn_hash, brin)] = (leerling_id, tuple(facts))
     return found
@@ -90,7 +91,7 @@ async def ledger_versions(
     out: dict[str, tuple[int, str, date]] = {}
     for chunk in _chunks(session, ids):
         columns = (E.c.registratie_id, E.c.versie, E.c.leerling_id, E.c.datum)
-        rows = await session.execute(by_keys(session, E.c.registratie_id, chunk, *columns))
+        rows = await by_keys(session, E.c.registratie_id, chunk, *columns)
         for r in rows:
             out[r.registratie_id] = (r.versie, r.leerling_id, r.datum)
     return out
@@ -116,18 +117,18 @@ async def ledger_of(
     session: AsyncSession, leerling_ids: Sequence[str], since: date | None
 ) -> list[Any]:
     where = () if since is None else (E.c.datum >= since,)
-    query = by_keys(session, E.c.leerling_id, leerling_ids, where=where)
-    return list(await session.execute(query.order_by(query.selected_columns.datum)))
+    rows = await by_keys(session, E.c.leerling_id, leerling_ids, where=where)
+    return sorted(rows, key=attrgetter("datum"))
 
 
 async def leerlingen(session: AsyncSession, ids: Sequence[str]) -> dict[str, Leerling]:
-    rows = await session.execute(select(Leerling).from_statement(by_keys(session, L.c.id, ids)))
+    rows = await by_keys(session, L.c.id, ids, entity=Leerling)
     return {r.id: r for r in rows.scalars()}
 
 
 async def meldingen_of(session: AsyncSession, leerling_ids: Sequence[str]) -> list[Melding]:
-    query = by_keys(session, M.c.leerling_id, leerling_ids, lock=True)
-    return list((await session.execute(select(Melding).from_statement(query))).scalars())
+    rows = await by_keys(session, M.c.leerling_id, leerling_ids, lock=True, entity=Melding)
+    return list(rows.scalars())
 
 
 async def melding(session: AsyncSession, melding_id: str, *, lock: bool = True) -> Melding | None:

@@ -34,6 +34,7 @@ from verzuimhub_shared.calendar import SchoolCalendar, region_calendar
 from verzuimhub_shared.db import (
     bulk_delete,
     bulk_upsert,
+    by_keys,
     json_rows,
     plan_for_these_rows,
     recordset,
@@ -215,7 +216,7 @@ async def _apply_registraties(
     t = _table(SwvRegistratie)
     current: dict[str, RegState | None] = {}
     for chunk in _chunks(sorted(ids)):
-        for row in await session.execute(select(t).where(t.c.id.in_(chunk))):
+        for row in await by_keys(session, t.c.id, chunk):
             current[row.id] = RegState(
                 row.leerling,
                 row.swv,
