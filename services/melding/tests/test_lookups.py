@@ -44,6 +44,7 @@ TABLES = ("leerlingen", "ledger", "meldingen", "te_evalueren")
 
 
 async def _lookups(session: Any) -> dict[str, Any]:
+    await repo.delete_ledger(session, ["r-9", "r-nope"])
     return {
         "versions": await repo.ledger_versions(session, ["r-7", "r-nope"]),
         "by_key": await repo.leerlingen_by_key(session, [("h-7", "99AA"), ("h-7", "00XX")]),
@@ -51,7 +52,6 @@ async def _lookups(session: Any) -> dict[str, Any]:
         "pupils": await repo.leerlingen(session, ["l-7", "l-nope"]),
         "meldingen": await repo.meldingen_of(session, ["l-7"]),
         "taken": await repo.take_marked(session, 2),
-        "deleted": await repo.delete_ledger(session, ["r-9", "r-nope"]),
     }
 
 
