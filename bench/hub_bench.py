@@ -646,13 +646,16 @@ async def bench_e2e(hub: Hub, scale: Scale, rng: random.Random) -> dict[str, Any
 
 async def bench_swv(hub: Hub, scale: Scale) -> dict[str, Any]:
     await hub.start("swv-aggregate")
+    cpu_before = cpu_now(hub)
     started = time.perf_counter()
-    ingest_head, _ = await consumer_head(hub, "ingest", "swv-aggregate")
-    melding_head, _ = await consumer_head(hub, "melding", "swv-aggregate")
+    ingest_head, ingest_events = await consumer_head(hub, "ingest", "swv-aggregate")
+    melding_head, melding_events = await consumer_head(hub, "melding", "swv-aggregate")
     await wait_cursor(hub, "swv-aggregate", "ingest", ingest_head)
     if melding_head:
         await wait_cursor(hub, "swv-aggregate", "melding", melding_head)
     catch_up = time.perf_counter() - started
+    events = ingest_events + melding_events
+    cpu = cpu_per_unit(cpu_before, cpu_now(hub), events)
     token = hub.token("swv", swv=REGION)
     headers = {"authorization": f"Bearer {token}"}
     paths = [
@@ -678,6 +681,9 @@ async def bench_swv(hub: Hub, scale: Scale) -> dict[str, Any]:
     everything = [x for v in latencies.values() for x in v]
     return {
         "catch_up_seconds": round(catch_up, 2),
+        "catch_up_events": events,
+        "catch_up_events_per_s": round(events / catch_up),
+        "cpu_us_per_event": cpu,
         "queries": len(everything),
         "p50_ms": round(percentile(everything, 50) * 1000, 2),
         "p95_ms": round(percentile(everything, 95) * 1000, 2),
@@ -710,6 +716,7 @@ CPU_FIGURES = (
     ("batch", "cpu_us_per_registration", "registration"),
     ("single", "cpu_us_per_request", "request"),
     ("replay", "cpu_us_per_event", "event"),
+    ("swv", "cpu_us_per_event", "event"),
 )
 
 
@@ -753,7 +760,11 @@ def table(results: dict[str, Any]) -> tuple[str, dict[str, bool]]:
     if "e2e" in results:
         lines.append(f"  e2e: p50 {results['e2e']['p50_ms']} ms")
     if "swv" in results:
-        lines.append(f"  swv: p50 {results['swv']['p50_ms']} ms")
+        w = results["swv"]
+        lines.append(
+            f"  swv: p50 {w['p50_ms']} ms; caught up on {w['catch_up_events']:,} events in "
+            f"{w['catch_up_seconds']} s ({w['catch_up_events_per_s']:,} events/s)"
+        )
     return "\n".join(lines), met
 
 
