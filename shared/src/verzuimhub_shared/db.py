@@ -420,7 +420,7 @@ async def by_keys(
         query = query.with_for_update()
     if entity is not None:
         query = select(entity).from_statement(query)
-    if not postgres or len(keys) > PROBED_KEYS_MAX:
+    if not postgres or not keys or len(keys) > PROBED_KEYS_MAX:
         return await session.execute(query)
     async with index_scans_only(session):
         return await session.execute(query)

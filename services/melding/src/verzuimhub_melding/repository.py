@@ -303,7 +303,7 @@ async def take_marked(
     ).all()
     marked = {r.leerling_id: r.vanaf for r in rows}
     if marked:
-        await session.execute(delete(TeEvalueren).where(TeEvalueren.leerling_id.in_(marked)))
+        await session.execute(delete(TeEvalueren).where(TeEvalueren.leerling_id.in_(list(marked))))
     return marked
 
 
