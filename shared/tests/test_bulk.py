@@ -247,6 +247,21 @@ async def test_by_keys_reads_through_the_index_whatever_the_statistics_say(pg_ur
         await db.dispose()
 
 
+async def test_a_custom_plan_is_for_the_statement_alone(db: Database) -> None:
+    if db.dialect != "postgresql":
+        pytest.skip("planner settings are PostgreSQL's")
+    async with db.transaction() as session:
+        await bulk_insert(session, THINGS, rows(300))
+    changes = [{"_id": f"r{i}", "n": -i} for i in range(200)]  # many rows: a custom plan
+    async with db.transaction() as session:
+        await bulk_update(session, THINGS, changes, key="id")
+        await bulk_delete(session, THINGS, [{"id": f"r{i}"} for i in range(250, 300)])
+        mode = await session.execute(text("SELECT current_setting('plan_cache_mode')"))
+        assert mode.scalar_one() == "auto"  # the rest of the transaction plans as usual
+    assert [r["n"] for r in await stored(db)][:3] == [-199, -198, -197]
+    assert len(await stored(db)) == 250
+
+
 async def test_delete_by_keys_removes_exactly_those_rows(db: Database) -> None:
     async with db.transaction() as session:
         await bulk_insert(session, THINGS, rows(20))

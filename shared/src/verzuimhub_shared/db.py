@@ -273,9 +273,9 @@ async def bulk_update(
     match = "_" + key
     columns = tuple(name for name in rows[0] if name != match)
     if session.get_bind().dialect.name == "postgresql":
-        await plan_for_these_rows(session, rows)
         statement = _statement(_recordset_update_sql(table, key, columns))
-        await session.execute(statement, {"rows": json_rows(rows)})
+        async with plan_for_these_rows(session, rows):
+            await session.execute(statement, {"rows": json_rows(rows)})
         return
     from sqlalchemy import bindparam, update
 
@@ -316,10 +316,10 @@ async def bulk_delete(session: AsyncSession, table: Table, keys: Sequence[dict[s
         return
     columns = tuple(keys[0])
     if session.get_bind().dialect.name == "postgresql":
-        await plan_for_these_rows(session, keys)
         match = " AND ".join(f'"{table.name}"."{c}" = x."{c}"' for c in columns)
         sql = f'DELETE FROM "{table.name}" USING {recordset(table, columns)} WHERE {match}'
-        await session.execute(_statement(sql), {"rows": json_rows(keys)})
+        async with plan_for_these_rows(session, keys):
+            await session.execute(_statement(sql), {"rows": json_rows(keys)})
         return
     from sqlalchemy import and_, bindparam, delete
 
@@ -327,16 +327,18 @@ async def bulk_delete(session: AsyncSession, table: Table, keys: Sequence[dict[s
     await session.execute(delete(table).where(condition), list(keys))
 
 
-async def plan_for_these_rows(session: AsyncSession, rows: Sequence[Any]) -> None:
-    """Before a statement that joins a table with a JSON document of many rows: plan it for
-    this execution (``SET LOCAL plan_cache_mode = force_custom_plan``, this transaction only).
+def plan_for_these_rows(session: AsyncSession, rows: Sequence[Any]) -> Any:
+    """For a statement that joins a table with a JSON document of many rows (``async
+    with``): plan it for this execution (``plan_cache_mode = force_custom_plan``, see
+    :func:`planner_settings`).
 
     A prepared statement switches to a generic plan after five executions; one made while
     the table was still small (a fresh database, a replay) can join the other way round and
     stay so as the table grows: a consumer's batch went from milliseconds to 0.7 s that way.
     A custom plan sees the table's current size every time."""
-    if len(rows) > 100 and session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    if len(rows) > 100:
+        return planner_settings(session, plan_cache_mode="force_custom_plan")
+    return planner_settings(session)
 
 
 def json_rows(rows: Sequence[dict[str, Any]]) -> str:
@@ -354,34 +356,45 @@ def recordset(table: Table, columns: Sequence[str], *, param: str = "rows", **re
 
 
 @asynccontextmanager
-async def index_scans_only(session: AsyncSession) -> AsyncIterator[None]:
-    """For statements that must read through an index whatever the table's statistics say:
-    on PostgreSQL, sequential scans and sorts are switched off for the block (this
-    transaction only; what was in effect before is restored after it). What is left reads
-    through an index, in its order, and stops at a ``LIMIT``: a feed's page, a queue's
-    oldest entries, rows by key.
+async def planner_settings(session: AsyncSession, **settings: str) -> AsyncIterator[None]:
+    """Planner settings for the statements of the block, on PostgreSQL: set for this
+    transaction only (``set_config(…, true)``), and what was in effect before is restored
+    after the block, for whatever else the transaction does. On failure they end with the
+    transaction. Nothing elsewhere, or without settings."""
+    if not settings or session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    names = tuple(settings)
+    apply, restore = _setting_statements(len(names))
+    given = {f"n{i}": name for i, name in enumerate(names)}
+    values = {f"v{i}": settings[name] for i, name in enumerate(names)}
+    before = (await session.execute(apply, given | values)).one()
+    yield
+    await session.execute(restore, given | {f"v{i}": before[i] for i in range(len(names))})
+
+
+@lru_cache(maxsize=8)
+def _setting_statements(count: int) -> tuple[Any, Any]:
+    """(read the current values and set new ones, set values) for ``count`` settings: one
+    round trip each (the select list is evaluated left to right)."""
+    current = ", ".join(f"current_setting(:n{i})" for i in range(count))
+    sets = ", ".join(f"set_config(:n{i}, :v{i}, true)" for i in range(count))
+    return text(f"SELECT {current}, {sets}"), text(f"SELECT {sets}")
+
+
+def index_scans_only(session: AsyncSession) -> Any:
+    """For statements that must read through an index whatever the table's statistics say
+    (``async with``): on PostgreSQL, sequential scans and sorts are switched off for the
+    block (see :func:`planner_settings`). What is left reads through an index, in its
+    order, and stops at a ``LIMIT``: a feed's page, a queue's oldest entries, rows by key.
 
     Statistics lag behind a table that grows fast: until autovacuum's next ``ANALYZE`` the
     planner goes by what the table held then, and a prepared statement's generic plan (kept
     after five executions) stays as it was made. Such plans read or sorted the whole table
     per call: a feed's page of 5,000 of 60,000 events took 60–100 ms instead of 2; the
-    evaluator read the whole ledger for every 500 pupils. On failure the settings end with
-    the transaction."""
-    if session.get_bind().dialect.name != "postgresql":
-        yield
-        return
-    before = (await session.execute(_INDEX_SCANS_ONLY)).one()
-    yield
-    await session.execute(_PLAN_AS_BEFORE, {"seqscan": before[0], "sort": before[1]})
+    evaluator read the whole ledger for every 500 pupils."""
+    return planner_settings(session, enable_seqscan="off", enable_sort="off")
 
-
-_INDEX_SCANS_ONLY = text(
-    "SELECT current_setting('enable_seqscan'), current_setting('enable_sort'),"
-    " set_config('enable_seqscan', 'off', true), set_config('enable_sort', 'off', true)"
-)
-_PLAN_AS_BEFORE = text(
-    "SELECT set_config('enable_seqscan', :seqscan, true), set_config('enable_sort', :sort, true)"
-)
 
 #: Up to how many keys :func:`by_keys` reads through the key's index (see there).
 PROBED_KEYS_MAX = 1000
@@ -400,22 +413,16 @@ async def by_keys(
     ``where``; locked ``FOR UPDATE`` with ``lock``): their ``columns`` (default: all), or
     the ORM ``entity`` mapped to the table. Unordered.
 
-    On PostgreSQL ``key = ANY(:keys)``, one array parameter: one prepared statement
-    whatever the count. Up to ``PROBED_KEYS_MAX`` keys it runs under
+    On PostgreSQL ``key = ANY(:keys)`` (see :func:`_one_of`). Up to ``PROBED_KEYS_MAX``
+    keys it runs under
     :func:`index_scans_only`: a lookup by key reads through the key's index, whatever a
     cached plan or stale statistics say. More keys than that (a replay's batch) are left to
     the planner: at that count a scan of the table can be the cheaper plan (probing 5,000
     keys one by one cost a replay ~6 µs more of PostgreSQL's CPU per event than scanning a
     ledger of 60,000 rows). Elsewhere: ``key IN (…)``. See ADR 0014."""
-    from sqlalchemy import any_, bindparam
-
     keys = list(dict.fromkeys(keys))
     postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:
-        matches = key == any_(bindparam(None, keys, type_=postgresql.ARRAY(key.type)))
-    else:
-        matches = key.in_(keys)
-    query: Any = select(*(columns or key.table.c)).where(matches, *where)
+    query: Any = select(*(columns or key.table.c)).where(_one_of(key, keys, postgres), *where)
     if lock:
         query = query.with_for_update()
     if entity is not None:
@@ -429,17 +436,26 @@ async def by_keys(
 async def delete_by_keys(session: AsyncSession, key: Any, keys: Sequence[Any]) -> None:
     """Delete the rows of ``key``'s table whose ``key`` is one of ``keys``: through the
     key's index on PostgreSQL (see :func:`index_scans_only`)."""
-    from sqlalchemy import any_, bindparam, delete
+    from sqlalchemy import delete
 
     keys = list(dict.fromkeys(keys))
     if not keys:
         return
-    if session.get_bind().dialect.name != "postgresql":
-        await session.execute(delete(key.table).where(key.in_(keys)))
-        return
-    given = bindparam(None, keys, type_=postgresql.ARRAY(key.type))
-    async with index_scans_only(session):
-        await session.execute(delete(key.table).where(key == any_(given)))
+    postgres = session.get_bind().dialect.name == "postgresql"
+    statement = delete(key.table).where(_one_of(key, keys, postgres))
+    async with index_scans_only(session):  # a no-op elsewhere
+        await session.execute(statement)
+
+
+def _one_of(key: Any, keys: list[Any], postgres: bool) -> Any:
+    """``key = ANY(:keys)`` on PostgreSQL (one array parameter: one prepared statement
+    whatever the count, where an expanding IN is compiled per length); ``key IN (…)``
+    elsewhere."""
+    if not postgres:
+        return key.in_(keys)
+    from sqlalchemy import any_, bindparam
+
+    return key == any_(bindparam(None, keys, type_=postgresql.ARRAY(key.type)))
 
 
 @lru_cache(maxsize=256)

@@ -34,10 +34,12 @@ _EXISTING_COLUMNS = (
 # compiled per length and planned slowly), sent around SQLAlchemy's execution layers
 # (db.pg_fetch: these run for every registration). Each key is looked up on its own in a
 # LATERAL subquery (the row lock, or OFFSET 0, keeps the planner from flattening it into a
-# join): an index probe per key, whatever the table's statistics say. As a plain join, the
-# plan cached for the prepared statement while the table was small (a fresh database, a
-# bulk load before autovacuum's first ANALYZE) was a hash join over a sequential scan, kept
-# as the table grew.
+# join): an index probe per key, whatever size the cached plan believes the table has. As
+# a plain join, the plan cached for the prepared statement while the table was small (a
+# fresh database, a bulk load before autovacuum's first ANALYZE) was a hash join over a
+# sequential scan, kept as the table grew. Statistics wrong about a key itself could still
+# make a probe scan; these keys are near-unique, so statistics taken on a small table
+# scale, and db.index_scans_only would cost this hot path two round trips (ADR 0014).
 _LOCK_PAIRS = (
     "SELECT r.* FROM unnest($1::varchar[], $2::varchar[]) AS k(brin, sid) "
     f"CROSS JOIN LATERAL (SELECT {', '.join('x.' + c.name for c in _EXISTING_COLUMNS)} "

@@ -315,8 +315,8 @@ async def _load_pupil_periods(
     t = _table(LeerlingPeriode)
     if session.get_bind().dialect.name == "postgresql":
         keys = [dict(zip(_PUPIL_KEY, key, strict=True)) for key in sorted(wanted)]
-        await plan_for_these_rows(session, keys)
-        result = await session.execute(PUPIL_PERIODS_BY_KEY, {"rows": json_rows(keys)})
+        async with plan_for_these_rows(session, keys):
+            result = await session.execute(PUPIL_PERIODS_BY_KEY, {"rows": json_rows(keys)})
     else:
         query: Any = select(t).where(
             t.c.leerling.in_(sorted({k[0] for k in wanted})),
