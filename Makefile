@@ -5,7 +5,7 @@ UV := scripts/uv.sh
 .PHONY: up test lint format demo bench settings
 
 up:            ## start the whole hub on the embedded default (SQLite, mock DUO)
-	$(UV) sync --frozen --no-dev --quiet
+	$(UV) sync --frozen --no-dev --quiet --compile-bytecode
 	$(UV) run --frozen --no-dev verzuimhub up
 
 test:          ## lint, types and every test (real PostgreSQL, real migrations)
@@ -18,7 +18,7 @@ format:
 	$(UV) run ruff format . && $(UV) run ruff check --fix .
 
 bench:         ## performance figures against PostgreSQL (ARGS=--quick for a small run)
-	$(UV) sync --frozen --quiet
+	$(UV) sync --frozen --quiet --compile-bytecode
 	$(UV) run --frozen verzuimhub bench $(ARGS)
 
 settings:      ## the settings table, as in the README

@@ -184,6 +184,8 @@ class Hub:
         self.urls: dict[str, str] = {}
         self.db_urls: dict[str, str] = {}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        #: Per service: wall-clock seconds from spawn to ready, and the CPU seconds it took.
+        self.startup: dict[str, dict[str, float]] = {}
         self.key_dir = work.resolve() / "keys"
 
     def base(self, name: str) -> str:
@@ -205,8 +207,13 @@ class Hub:
     async def start(self, name: str, **extra_env: str) -> None:
         env = {**os.environ, **self.envs[name], **extra_env}
         command = [sys.executable, "-m", "verzuimhub", "serve", name]
+        started = time.monotonic()
         self.procs[name] = spawn(command, env, self.work / f"{name}.log")
         await wait_ready(self.base(name) + "/health/ready", self.procs[name], name)
+        self.startup[name] = {
+            "seconds": round(time.monotonic() - started, 2),
+            "cpu_seconds": round(_cpu_of(self.procs[name].pid), 2),
+        }
 
     def stop_all(self) -> None:
         for proc in self.procs.values():
@@ -754,6 +761,11 @@ def table(results: dict[str, Any]) -> tuple[str, dict[str, bool]]:
         if key in results.get(phase, {}):
             used = ", ".join(f"{k} {v:,}" for k, v in results[phase][key].items())
             lines.append(f"  CPU µs per {unit} ({phase}): {used}")
+    if startup := results.get("startup"):
+        shown = ", ".join(
+            f"{k} {v['seconds']} s ({v['cpu_seconds']} s CPU)" for k, v in startup.items()
+        )
+        lines.append(f"  start-up to ready: {shown}")
     for name, tables in results.get("seq_scanned_rows", {}).items():
         read = ", ".join(f"{t} {n:,}" for t, n in tables.items()) or "none"
         lines.append(f"  rows read by sequential scans ({name}, whole run): {read}")
@@ -805,6 +817,14 @@ def summary(runs: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], str]:
             figures[f"{phase}_{key}"] = {k: statistics.median(v) for k, v in per_process.items()}
             used = ", ".join(f"{k} {statistics.median(v):,.1f}" for k, v in per_process.items())
             lines.append(f"  CPU µs per {unit} ({phase}, medians): {used}")
+    startups: dict[str, list[float]] = {}
+    for results in runs:
+        for name, took in results.get("startup", {}).items():
+            startups.setdefault(name, []).append(took["seconds"])
+    if startups:
+        figures["startup_seconds"] = {k: statistics.median(v) for k, v in startups.items()}
+        shown = ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in startups.items())
+        lines.append(f"  start-up to ready, s (medians): {shown}")
     lines.append(f"  {len(runs)} runs; every figure of every run is in the JSON")
     record = {
         "command": runs[0]["command"],
@@ -891,6 +911,7 @@ async def run(quick: bool, only: Sequence[str] = PHASES) -> dict[str, Any]:
         results["rss_mb"] = {
             name: round(rss_peak_mb(proc.pid), 1) for name, proc in hub.procs.items()
         }
+        results["startup"] = hub.startup
         hub.stop_all()
         results["seq_scanned_rows"] = await seq_scanned_rows(hub)
     finally:

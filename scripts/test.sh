@@ -21,7 +21,7 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
-$UV sync --frozen --quiet
+$UV sync --frozen --quiet --compile-bytecode
 echo "== ruff check"; $UV run --frozen ruff check .
 echo "== ruff format --check"; $UV run --frozen ruff format --check .
 echo "== mypy"; $UV run --frozen mypy

@@ -90,6 +90,20 @@ def test_the_summary_gives_each_process_its_median_cpu(hub_bench: ModuleType) ->
     assert "CPU µs per event (replay, medians): melding 25.0, postgres:melding 18.0" in text
 
 
+def test_the_summary_gives_each_service_its_median_startup(hub_bench: ModuleType) -> None:
+    runs = [run(30_000, 10), run(31_000, 10), run(32_000, 10)]
+    for results, ingest in zip(runs, (1.5, 4.0, 1.25), strict=True):
+        results["startup"] = {
+            "ingest": {"seconds": ingest, "cpu_seconds": 1.0},
+            "melding": {"seconds": 2.0, "cpu_seconds": 1.0},
+        }
+    record, text = hub_bench.summary(runs)
+    assert record["figures"]["startup_seconds"] == {"ingest": 1.5, "melding": 2.0}
+    assert "start-up to ready, s (medians): ingest 1.50, melding 2.00" in text
+    table, _ = hub_bench.table({"startup": runs[1]["startup"]})
+    assert "start-up to ready: ingest 4.0 s (1.0 s CPU), melding 2.0 s (1.0 s CPU)" in table
+
+
 async def test_cpu_now_reads_the_service_processes_and_their_database_backends(
     hub_bench: ModuleType, pg: Any
 ) -> None:
