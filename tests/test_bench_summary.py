@@ -167,3 +167,21 @@ async def test_seq_scanned_rows_counts_what_ended_backends_read(
     assert found == {"ingest": {"things": 5000}}
     text, _ = hub_bench.table({"seq_scanned_rows": found})
     assert "rows read by sequential scans (ingest, whole run): things 5,000" in text
+
+
+def test_the_floor_bounds_the_batch_ratio_three_ways() -> None:
+    spec = importlib.util.spec_from_file_location("floor_bench", BENCH.with_name("floor_bench.py"))
+    assert spec is not None
+    assert spec.loader is not None
+    sys.path.insert(0, str(BENCH.parent))  # it imports hub_bench, as when run as a script
+    try:
+        floor = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(floor)
+    finally:
+        sys.path.remove(str(BENCH.parent))
+    # COPY 3 µs a row; 40 µs of Python and 20 of PostgreSQL per registration; 2 cores.
+    assert floor.reachable(3.0, 40.0, 20.0, 2) == {
+        "in_turn": 0.05,
+        "overlapped": 0.075,
+        "all_cores": 0.1,
+    }

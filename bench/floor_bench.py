@@ -1,0 +1,292 @@
+"""The floor under batch ingest (issue 8, figure 1: batch ingest ≥ 0.15 × COPY).
+
+What any implementation of ``POST /v1/registratie-batches`` must at least spend per
+registration on this machine, step by step, with the hub's own primitives: parse and
+validate the body, hash it for idempotent replays, give it an id, three pseudonyms, its
+two events (one sealed: it carries the PGN), the sealed PGN, the answer; and in
+PostgreSQL, the stored row with its keys and the two feed rows with theirs. Left out
+(so the floor is lower than the truth): HTTP, authentication, the two lookups a batch
+needs (existing registrations, a pupil's minutes that day), commit and WAL flush.
+
+It runs the benchmark's batch phase first (the same dataset, through the real ingest
+process), then measures each step on what that run stored, with the service stopped:
+
+    uv run python bench/floor_bench.py [--json PATH]
+
+Python steps are CPU of this process (with the collector settled as ``verzuimhub serve``
+settles it); PostgreSQL steps are CPU of its backend (from ``/proc``). The target leaves
+``1 / (0.15 × COPY rows/s)`` per registration. No implementation doing these steps can do
+better than ``COPY time / max(Python, PostgreSQL)`` per row with one ingest process, nor
+than ``COPY time × cores / (Python + PostgreSQL)`` with any number of them. The floor is
+of this stack's primitives (pydantic, HMAC-SHA256, AES-GCM, orjson, asyncpg's COPY): other
+libraries would move it somewhat, the PostgreSQL half not at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import hub_bench
+import orjson
+
+from verzuimhub.cli import _settle_garbage_collector
+from verzuimhub_ingest import service as ingest_service
+from verzuimhub_ingest.app import create_app
+from verzuimhub_ingest.schemas import RegistratieIn
+from verzuimhub_ingest.service import LINK, IngestContext
+from verzuimhub_ingest.settings import IngestSettings
+from verzuimhub_shared import events as ev
+from verzuimhub_shared.feed import Event
+from verzuimhub_shared.ids import new_id
+from verzuimhub_shared.testing.postgres import ensure_server
+
+TARGET = 0.15
+REPEAT = 3
+
+
+def reachable(copy_us: float, python_us: float, postgres_us: float, cores: int) -> dict[str, float]:
+    """The best batch/COPY ratios any implementation doing these steps could reach: with
+    Python and PostgreSQL in turn (one batch at a time on one connection); with the two
+    perfectly overlapped (one ingest process, PostgreSQL on another core); and with every
+    core busy (any number of ingest processes, nothing else running)."""
+    return {
+        "in_turn": round(copy_us / (python_us + postgres_us), 3),
+        "overlapped": round(copy_us / max(python_us, postgres_us), 3),
+        "all_cores": round(copy_us * cores / (python_us + postgres_us), 3),
+    }
+
+
+def _cpu_us(run: Callable[[], Any], rows: int) -> float:
+    """Median CPU µs per row of ``run()`` in this process over ``REPEAT`` runs."""
+    taken = []
+    for _ in range(REPEAT):
+        started = time.process_time()
+        run()
+        taken.append((time.process_time() - started) * 1e6 / rows)
+    return round(statistics.median(taken), 2)
+
+
+def python_steps(ctx: IngestContext, dataset: list[dict[str, Any]], size: int) -> dict[str, float]:
+    """CPU µs per registration of each step ingest cannot leave out, on the dataset."""
+    bodies = [
+        orjson.dumps({"registraties": dataset[i : i + size]}) for i in range(0, len(dataset), size)
+    ]
+    rows = len(dataset)
+    vctx = ctx.validation_context()
+    parsed = [orjson.loads(body)["registraties"] for body in bodies]
+    validated = [item for raw in parsed for item in ingest_service._validated(raw, vctx)]
+    items = [i for i in validated if isinstance(i, RegistratieIn)]
+    assert len(items) == rows, "the dataset must be valid"
+    ids = [new_id() for _ in items]
+    categories = [ctx.catalogue.get(i.categorie) for i in items]
+    assert None not in categories, "the dataset's categories are in the catalogue"
+    pseudonymiser, sealer = ctx.pseudonymiser, ctx.sealer
+    pgns = sorted({i.pgn for i in items})
+
+    def events() -> list[Event]:
+        projector = ingest_service._Projector(ctx)
+        out: list[Event] = []
+        for rid, item, category in zip(ids, items, categories, strict=True):
+            assert category is not None
+            out.extend(projector.events(rid, item, category))
+        return out
+
+    built = events()
+    envelopes = [
+        {
+            "specversion": "1.0",
+            "id": "0" * 32,
+            "source": ev.SOURCE_INGEST,
+            "type": e.type,
+            "time": "2026-11-26T12:00:00.000000Z",
+            "datacontenttype": "application/json",
+            "position": n,
+            "data": e.data,
+        }
+        for n, e in enumerate(built)
+    ]
+    plaintexts = [
+        orjson.dumps(env).decode() for env, e in zip(envelopes, built, strict=True) if e.seal
+    ]
+    answers = [
+        ingest_service._confirm(rid, item, ctx.catalogue.version)
+        for rid, item in zip(ids, items, strict=True)
+    ]
+    return {
+        "parse JSON": _cpu_us(lambda: [orjson.loads(b) for b in bodies], rows),
+        "validate (schema, catalogue, reference data, cross-field)": _cpu_us(
+            lambda: (
+                [ingest_service._validated(raw, vctx) for raw in parsed],
+                [ingest_service._cross_field_problems(i) for i in items],
+            ),
+            rows,
+        ),
+        "payload hash (idempotent replays)": _cpu_us(
+            lambda: [ingest_service.payload_hash(i) for i in items],
+            rows,
+        ),
+        "id (UUIDv7)": _cpu_us(lambda: [new_id() for _ in items], rows),
+        "pseudonym for linking (per pupil)": _cpu_us(
+            lambda: [pseudonymiser.pseudonym(p, LINK) for p in pgns], rows
+        ),
+        "events built (projections, with swv-aggregate's two pseudonyms)": _cpu_us(events, rows),
+        "events serialised (two envelopes)": _cpu_us(
+            lambda: [orjson.dumps(e).decode() for e in envelopes],
+            rows,  # kept as feed.append keeps them
+        ),
+        "sealed (PGN, melding's event)": _cpu_us(
+            lambda: (
+                [sealer.seal(i.pgn, context="pgn") for i in items],
+                [sealer.seal(p, context=ev.CONSUMER_MELDING) for p in plaintexts],
+            ),
+            rows,
+        ),
+        "answer serialised": _cpu_us(
+            lambda: [
+                orjson.dumps({"resultaten": answers[i : i + size]}) for i in range(0, rows, size)
+            ],
+            rows,
+        ),
+    }
+
+
+async def postgres_steps(dsn: str, size: int) -> tuple[dict[str, float], dict[str, float], float]:
+    """Per registration: PostgreSQL's CPU µs (its backend) and this process's CPU µs (the
+    rows' encoding) of copying what ingest stored into fresh tables with the real tables'
+    keys and indexes; and the wall µs per row of the target's reference COPY (a bare table
+    of the same columns, in one go, as ``hub_bench`` does)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        backend = await conn.fetchval("SELECT pg_backend_pid()")
+        registraties = await conn.fetch("SELECT * FROM registraties")
+        feed_rows = await conn.fetch("SELECT * FROM feed_events")
+        rows = len(registraties)
+        server: dict[str, float] = {}
+        client: dict[str, float] = {}
+
+        async def copy(label: str, like: str, records: Sequence[Any]) -> None:
+            columns = list(records[0].keys())
+            used: list[tuple[float, float]] = []
+            for _ in range(REPEAT):
+                await conn.execute(f"DROP TABLE IF EXISTS floor_{like}")
+                await conn.execute(f"CREATE TABLE floor_{like} (LIKE {like} INCLUDING ALL)")
+                pg0, me0 = hub_bench._cpu_of(backend), time.process_time()
+                for start in range(0, len(records), size):
+                    await conn.copy_records_to_table(
+                        f"floor_{like}", records=records[start : start + size], columns=columns
+                    )
+                used.append((hub_bench._cpu_of(backend) - pg0, time.process_time() - me0))
+            await conn.execute(f"DROP TABLE floor_{like}")
+            server[label] = round(statistics.median(u[0] for u in used) * 1e6 / rows, 2)
+            client[label] = round(statistics.median(u[1] for u in used) * 1e6 / rows, 2)
+
+        await copy("registration stored, with its keys", "registraties", registraties)
+        await copy("two feed rows, with their keys", "feed_events", feed_rows)
+        columns = list(registraties[0].keys())
+        walls = []
+        for _ in range(REPEAT):
+            await conn.execute("DROP TABLE IF EXISTS floor_bare")
+            await conn.execute("CREATE TABLE floor_bare (LIKE registraties)")
+            started = time.perf_counter()
+            await conn.copy_records_to_table("floor_bare", records=registraties, columns=columns)
+            walls.append(time.perf_counter() - started)
+        await conn.execute("DROP TABLE floor_bare")
+        return server, client, round(statistics.median(walls) * 1e6 / rows, 2)
+    finally:
+        await conn.close()
+
+
+async def run() -> dict[str, Any]:
+    scale = hub_bench.FULL
+    pg = await ensure_server()
+    work = Path(tempfile.mkdtemp(prefix="vzh-floor-"))
+    hub = hub_bench.Hub(pg, work)
+    try:
+        await hub.create_databases()
+        await hub.start("ingest")
+        dataset = hub_bench.school_year_dataset(scale, random.Random(8))
+        hub_bench.log("batch phase (the measured figure) …")
+        measured = await hub_bench.bench_batch(hub, scale, dataset)
+        hub.stop_all()
+        hub_bench.log("PostgreSQL steps …")
+        server, client, copy_us = await postgres_steps(hub.dsn("ingest"), scale.batch_size)
+        hub_bench.log("Python steps …")
+        saved = dict(os.environ)
+        os.environ.update(hub.envs["ingest"])
+        try:
+            ctx: IngestContext = create_app(IngestSettings()).state.ingest
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        _settle_garbage_collector()  # as `verzuimhub serve` does
+        python = python_steps(ctx, dataset, scale.batch_size)
+    finally:
+        hub.stop_all()
+        await pg.drop_databases()
+        pg.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    python |= {f"COPY encoding: {k}": v for k, v in client.items()}
+    python_us, postgres_us = sum(python.values()), sum(server.values())
+    return {
+        "command": "uv run python bench/floor_bench.py",
+        "rows": len(dataset),
+        "measured": measured,
+        "python_us": python,
+        "postgres_us": server,
+        "python_total_us": round(python_us, 2),
+        "postgres_total_us": round(postgres_us, 2),
+        "copy_us_per_row": copy_us,
+        "budget_us_per_registration": round(copy_us / TARGET, 2),
+        "cores": os.cpu_count() or 1,
+        "reachable_ratio": reachable(copy_us, python_us, postgres_us, os.cpu_count() or 1),
+    }
+
+
+def report(r: dict[str, Any]) -> str:
+    lines = [f"{'step':62} {'µs/registration':>16}", "-" * 79]
+    for side, key in (("ingest (Python)", "python_us"), ("PostgreSQL", "postgres_us")):
+        for step, us in r[key].items():
+            lines.append(f"{side + ': ' + step:62} {us:>16.2f}")
+    lines += [
+        "-" * 79,
+        f"{'floor, Python':62} {r['python_total_us']:>16.2f}",
+        f"{'floor, PostgreSQL':62} {r['postgres_total_us']:>16.2f}",
+        f"{'reference: COPY into a bare table (wall)':62} {r['copy_us_per_row']:>16.2f}",
+        f"{'budget at 0.15 × COPY (wall)':62} {r['budget_us_per_registration']:>16.2f}",
+        "",
+        f"best reachable batch/COPY (target {TARGET}; measured in this run "
+        f"{r['measured']['ratio']}):",
+        f"  {r['reachable_ratio']['in_turn']} with Python and PostgreSQL in turn",
+        f"  {r['reachable_ratio']['overlapped']} with the two perfectly overlapped",
+        f"  {r['reachable_ratio']['all_cores']} with all {r['cores']} cores busy "
+        "(any number of ingest processes)",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, default=Path("bench/results/floor.json"))
+    args = parser.parse_args()
+    results = asyncio.run(run())
+    print(report(results))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    print(f"figures written to {args.json}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
