@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import hub_bench
 import orjson
 
@@ -48,12 +49,17 @@ from verzuimhub_ingest.app import create_app
 from verzuimhub_ingest.schemas import RegistratieIn
 from verzuimhub_ingest.service import LINK, IngestContext
 from verzuimhub_ingest.settings import IngestSettings
+from verzuimhub_melding import service as melding_service
+from verzuimhub_melding.app import create_app as create_melding_app
+from verzuimhub_melding.service import MeldingContext
+from verzuimhub_melding.settings import MeldingSettings
 from verzuimhub_shared import events as ev
 from verzuimhub_shared.feed import Event
 from verzuimhub_shared.ids import new_id
 from verzuimhub_shared.testing.postgres import ensure_server
 
 TARGET = 0.15
+REPLAY_TARGET = 50_000
 REPEAT = 3
 
 
@@ -163,38 +169,50 @@ def python_steps(ctx: IngestContext, dataset: list[dict[str, Any]], size: int) -
     }
 
 
-async def postgres_steps(dsn: str, size: int) -> tuple[dict[str, float], dict[str, float], float]:
-    """Per registration: PostgreSQL's CPU µs (its backend) and this process's CPU µs (the
-    rows' encoding) of copying what ingest stored into fresh tables with the real tables'
-    keys and indexes; and the wall µs per row of the target's reference COPY (a bare table
-    of the same columns, in one go, as ``hub_bench`` does)."""
+class CopyFloor:
+    """The CPU of copying rows into fresh tables with a real table's keys and indexes
+    (``LIKE … INCLUDING ALL``; foreign keys are not copied, so the floor stays a floor),
+    in batches of ``size``: PostgreSQL's (its backend's, from ``/proc``) and this
+    process's (asyncpg encoding the rows), as µs per unit of work."""
+
+    def __init__(self, conn: asyncpg.Connection, size: int, units: int) -> None:
+        self.conn, self.size, self.units = conn, size, units
+        self.server: dict[str, float] = {}
+        self.client: dict[str, float] = {}
+
+    async def copy(self, label: str, like: str, records: Sequence[Any]) -> None:
+        conn = self.conn
+        backend = await conn.fetchval("SELECT pg_backend_pid()")
+        columns = list(records[0].keys())
+        used: list[tuple[float, float]] = []
+        for _ in range(REPEAT):
+            await conn.execute(f"DROP TABLE IF EXISTS floor_{like}")
+            await conn.execute(f"CREATE TABLE floor_{like} (LIKE {like} INCLUDING ALL)")
+            pg0, me0 = hub_bench._cpu_of(backend), time.process_time()
+            for start in range(0, len(records), self.size):
+                await conn.copy_records_to_table(
+                    f"floor_{like}", records=records[start : start + self.size], columns=columns
+                )
+            used.append((hub_bench._cpu_of(backend) - pg0, time.process_time() - me0))
+        await conn.execute(f"DROP TABLE floor_{like}")
+        self.server[label] = round(statistics.median(u[0] for u in used) * 1e6 / self.units, 2)
+        self.client[label] = round(statistics.median(u[1] for u in used) * 1e6 / self.units, 2)
+
+
+async def batch_postgres_steps(dsn: str, size: int) -> tuple[CopyFloor, float]:
+    """The stored registrations and their feed rows copied (``CopyFloor``), and the wall
+    µs per row of the target's reference COPY (a bare table of the same columns, in one
+    go, as ``hub_bench`` does)."""
     conn = await asyncpg.connect(dsn)
     try:
-        backend = await conn.fetchval("SELECT pg_backend_pid()")
         registraties = await conn.fetch("SELECT * FROM registraties")
-        feed_rows = await conn.fetch("SELECT * FROM feed_events")
-        rows = len(registraties)
-        server: dict[str, float] = {}
-        client: dict[str, float] = {}
-
-        async def copy(label: str, like: str, records: Sequence[Any]) -> None:
-            columns = list(records[0].keys())
-            used: list[tuple[float, float]] = []
-            for _ in range(REPEAT):
-                await conn.execute(f"DROP TABLE IF EXISTS floor_{like}")
-                await conn.execute(f"CREATE TABLE floor_{like} (LIKE {like} INCLUDING ALL)")
-                pg0, me0 = hub_bench._cpu_of(backend), time.process_time()
-                for start in range(0, len(records), size):
-                    await conn.copy_records_to_table(
-                        f"floor_{like}", records=records[start : start + size], columns=columns
-                    )
-                used.append((hub_bench._cpu_of(backend) - pg0, time.process_time() - me0))
-            await conn.execute(f"DROP TABLE floor_{like}")
-            server[label] = round(statistics.median(u[0] for u in used) * 1e6 / rows, 2)
-            client[label] = round(statistics.median(u[1] for u in used) * 1e6 / rows, 2)
-
-        await copy("registration stored, with its keys", "registraties", registraties)
-        await copy("two feed rows, with their keys", "feed_events", feed_rows)
+        floor = CopyFloor(conn, size, len(registraties))
+        await floor.copy("registration stored, with its keys", "registraties", registraties)
+        await floor.copy(
+            "two feed rows, with their keys",
+            "feed_events",
+            await conn.fetch("SELECT * FROM feed_events"),
+        )
         columns = list(registraties[0].keys())
         walls = []
         for _ in range(REPEAT):
@@ -204,13 +222,91 @@ async def postgres_steps(dsn: str, size: int) -> tuple[dict[str, float], dict[st
             await conn.copy_records_to_table("floor_bare", records=registraties, columns=columns)
             walls.append(time.perf_counter() - started)
         await conn.execute("DROP TABLE floor_bare")
-        return server, client, round(statistics.median(walls) * 1e6 / rows, 2)
+        return floor, round(statistics.median(walls) * 1e6 / len(registraties), 2)
     finally:
         await conn.close()
 
 
+async def feed_pages(hub: hub_bench.Hub, size: int) -> list[bytes]:
+    """Ingest's feed as melding's consumer reads it: every page, as sent."""
+    token_file = Path(hub.envs["melding"]["VZH_MELDING_FEED_TOKEN_FILE"])
+    token = (await asyncio.to_thread(token_file.read_text)).strip()
+    pages: list[bytes] = []
+    after = 0
+    async with httpx.AsyncClient(base_url=hub.base("ingest"), timeout=60) as client:
+        while True:
+            response = await client.get(
+                "/v1/feed",
+                params={"after": after, "limit": size},
+                headers={"authorization": f"Bearer {token}"},
+            )
+            response.raise_for_status()
+            events = orjson.loads(response.content)
+            if not events:
+                return pages
+            pages.append(response.content)
+            after = events[-1]["position"]
+
+
+async def replay_postgres_steps(dsn: str, size: int, events: int) -> CopyFloor:
+    """What melding stored, copied: the ledger rows, the pupils, a mark per pupil."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        floor = CopyFloor(conn, size, events)
+        await floor.copy(
+            "ledger rows, with their keys", "ledger", await conn.fetch("SELECT * FROM ledger")
+        )
+        pupils = await conn.fetch("SELECT * FROM leerlingen")
+        await floor.copy("pupils, with their keys", "leerlingen", pupils)
+        marks = await conn.fetch(
+            "SELECT id AS leerling_id, DATE '2025-08-01' AS vanaf, now() AS gemarkeerd_op"
+            " FROM leerlingen"
+        )
+        await floor.copy("a mark per pupil, with its keys", "te_evalueren", marks)
+        return floor
+    finally:
+        await conn.close()
+
+
+def replay_python_steps(ctx: MeldingContext, pages: list[bytes], events: int) -> dict[str, float]:
+    """CPU µs per event of what melding cannot leave out: decoding and validating the
+    events (with the link pseudonym of each pupil), and sealing each new pupil's PGN."""
+    decoded = [melding_service.decode_ingest_feed(ctx, page) for page in pages]
+    pgns = sorted({pgn for page in decoded for pgn in page.batch.link})
+    return {
+        "events decoded and validated, link pseudonyms": _cpu_us(
+            lambda: [melding_service.decode_ingest_feed(ctx, page) for page in pages], events
+        ),
+        "PGN sealed (per new pupil)": _cpu_us(
+            lambda: [ctx.sealer.seal(pgn, context="pgn") for pgn in pgns], events
+        ),
+    }
+
+
+def _context(hub: hub_bench.Hub, name: str, make: Callable[[], Any]) -> Any:
+    """A service's context as its app builds it, from the settings the hub gives it."""
+    saved = dict(os.environ)
+    os.environ.update(hub.envs[name])
+    try:
+        return make()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _floor(python: dict[str, float], floor: CopyFloor) -> dict[str, Any]:
+    python = python | {f"COPY encoding: {k}": v for k, v in floor.client.items()}
+    return {
+        "python_us": python,
+        "postgres_us": floor.server,
+        "python_total_us": round(sum(python.values()), 2),
+        "postgres_total_us": round(sum(floor.server.values()), 2),
+    }
+
+
 async def run() -> dict[str, Any]:
     scale = hub_bench.FULL
+    cores = os.cpu_count() or 1
     pg = await ensure_server()
     work = Path(tempfile.mkdtemp(prefix="vzh-floor-"))
     hub = hub_bench.Hub(pg, work)
@@ -219,61 +315,92 @@ async def run() -> dict[str, Any]:
         await hub.start("ingest")
         dataset = hub_bench.school_year_dataset(scale, random.Random(8))
         hub_bench.log("batch phase (the measured figure) …")
-        measured = await hub_bench.bench_batch(hub, scale, dataset)
+        batch_measured = await hub_bench.bench_batch(hub, scale, dataset)
+        hub_bench.log("replay phase (the measured figure) …")
+        replay_measured = await hub_bench.bench_replay(hub)
+        pages = await feed_pages(hub, scale.batch_size)
         hub.stop_all()
         hub_bench.log("PostgreSQL steps …")
-        server, client, copy_us = await postgres_steps(hub.dsn("ingest"), scale.batch_size)
+        batch_pg, copy_us = await batch_postgres_steps(hub.dsn("ingest"), scale.batch_size)
+        events = sum(len(orjson.loads(page)) for page in pages)
+        replay_pg = await replay_postgres_steps(hub.dsn("melding"), scale.batch_size, events)
         hub_bench.log("Python steps …")
-        saved = dict(os.environ)
-        os.environ.update(hub.envs["ingest"])
-        try:
-            ctx: IngestContext = create_app(IngestSettings()).state.ingest
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+        ingest_ctx: IngestContext = _context(
+            hub, "ingest", lambda: create_app(IngestSettings()).state.ingest
+        )
+        melding_ctx: MeldingContext = _context(
+            hub, "melding", lambda: create_melding_app(MeldingSettings()).state.melding
+        )
         _settle_garbage_collector()  # as `verzuimhub serve` does
-        python = python_steps(ctx, dataset, scale.batch_size)
+        batch_python = python_steps(ingest_ctx, dataset, scale.batch_size)
+        replay_python = replay_python_steps(melding_ctx, pages, events)
     finally:
         hub.stop_all()
         await pg.drop_databases()
         pg.stop()
         shutil.rmtree(work, ignore_errors=True)
-    python |= {f"COPY encoding: {k}": v for k, v in client.items()}
-    python_us, postgres_us = sum(python.values()), sum(server.values())
+    batch = _floor(batch_python, batch_pg)
+    replay = _floor(replay_python, replay_pg)
+    py, db = replay["python_total_us"], replay["postgres_total_us"]
     return {
         "command": "uv run python bench/floor_bench.py",
-        "rows": len(dataset),
-        "measured": measured,
-        "python_us": python,
-        "postgres_us": server,
-        "python_total_us": round(python_us, 2),
-        "postgres_total_us": round(postgres_us, 2),
-        "copy_us_per_row": copy_us,
-        "budget_us_per_registration": round(copy_us / TARGET, 2),
-        "cores": os.cpu_count() or 1,
-        "reachable_ratio": reachable(copy_us, python_us, postgres_us, os.cpu_count() or 1),
+        "cores": cores,
+        "batch": {
+            "rows": len(dataset),
+            "measured": batch_measured,
+            **batch,
+            "copy_us_per_row": copy_us,
+            "budget_us_per_registration": round(copy_us / TARGET, 2),
+            "reachable_ratio": reachable(
+                copy_us, batch["python_total_us"], batch["postgres_total_us"], cores
+            ),
+        },
+        "replay": {
+            "events": events,
+            "measured": replay_measured,
+            **replay,
+            "budget_us_per_event": round(1e6 / REPLAY_TARGET, 2),
+            # The same bounds as for the batch, in events/s (1 µs "COPY" = 1,000,000/s).
+            "reachable_events_per_s": {
+                k: round(v * 1e6) for k, v in reachable(1.0, py, db, cores).items()
+            },
+        },
     }
 
 
 def report(r: dict[str, Any]) -> str:
-    lines = [f"{'step':62} {'µs/registration':>16}", "-" * 79]
-    for side, key in (("ingest (Python)", "python_us"), ("PostgreSQL", "postgres_us")):
-        for step, us in r[key].items():
-            lines.append(f"{side + ': ' + step:62} {us:>16.2f}")
-    lines += [
-        "-" * 79,
-        f"{'floor, Python':62} {r['python_total_us']:>16.2f}",
-        f"{'floor, PostgreSQL':62} {r['postgres_total_us']:>16.2f}",
-        f"{'reference: COPY into a bare table (wall)':62} {r['copy_us_per_row']:>16.2f}",
-        f"{'budget at 0.15 × COPY (wall)':62} {r['budget_us_per_registration']:>16.2f}",
-        "",
-        f"best reachable batch/COPY (target {TARGET}; measured in this run "
-        f"{r['measured']['ratio']}):",
-        f"  {r['reachable_ratio']['in_turn']} with Python and PostgreSQL in turn",
-        f"  {r['reachable_ratio']['overlapped']} with the two perfectly overlapped",
-        f"  {r['reachable_ratio']['all_cores']} with all {r['cores']} cores busy "
-        "(any number of ingest processes)",
-    ]
+    lines: list[str] = []
+    for phase, unit in (("batch", "registration"), ("replay", "event")):
+        f = r[phase]
+        lines += [f"{phase}: {'step':54} {'µs/' + unit:>16}", "-" * 79]
+        for side, key in (("Python", "python_us"), ("PostgreSQL", "postgres_us")):
+            for step, us in f[key].items():
+                lines.append(f"{side + ': ' + step:62} {us:>16.2f}")
+        lines += [
+            "-" * 79,
+            f"{'floor, Python':62} {f['python_total_us']:>16.2f}",
+            f"{'floor, PostgreSQL':62} {f['postgres_total_us']:>16.2f}",
+        ]
+        if phase == "batch":
+            bound, measured = f["reachable_ratio"], f["measured"]["ratio"]
+            lines += [
+                f"{'reference: COPY into a bare table (wall)':62} {f['copy_us_per_row']:>16.2f}",
+                f"{'budget at 0.15 × COPY (wall)':62} {f['budget_us_per_registration']:>16.2f}",
+                f"best reachable batch/COPY (target {TARGET}; measured in this run {measured}):",
+            ]
+        else:
+            bound, measured = f["reachable_events_per_s"], f["measured"]["events_per_s"]
+            lines += [
+                f"{'budget at 50,000 events/s (wall)':62} {f['budget_us_per_event']:>16.2f}",
+                f"best reachable replay, events/s (target {REPLAY_TARGET:,}; measured in "
+                f"this run {measured:,}):",
+            ]
+        lines += [
+            f"  {bound['in_turn']:,} with Python and PostgreSQL in turn",
+            f"  {bound['overlapped']:,} with the two perfectly overlapped",
+            f"  {bound['all_cores']:,} with all {r['cores']} cores busy and nothing else",
+            "",
+        ]
     return "\n".join(lines)
 
 
