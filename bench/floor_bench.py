@@ -75,6 +75,12 @@ def reachable(copy_us: float, python_us: float, postgres_us: float, cores: int) 
     }
 
 
+def _backend_cpu(pid: int) -> float:
+    """CPU seconds a process has run so far, to the nanosecond (``/proc/<pid>/schedstat``;
+    ``/proc/<pid>/stat`` counts in ticks of 10 ms, too coarse for one table's copy)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+
+
 def _cpu_us(run: Callable[[], Any], rows: int) -> float:
     """Median CPU µs per row of ``run()`` in this process over ``REPEAT`` runs."""
     taken = []
@@ -193,12 +199,12 @@ class CopyFloor:
             await conn.execute(f"CREATE TABLE floor_{like} (LIKE {like} INCLUDING ALL)")
             for ddl in also:
                 await conn.execute(ddl.format(table=f"floor_{like}"))
-            pg0, me0 = hub_bench._cpu_of(backend), time.process_time()
+            pg0, me0 = _backend_cpu(backend), time.process_time()
             for start in range(0, len(records), self.size):
                 await conn.copy_records_to_table(
                     f"floor_{like}", records=records[start : start + self.size], columns=columns
                 )
-            used.append((hub_bench._cpu_of(backend) - pg0, time.process_time() - me0))
+            used.append((_backend_cpu(backend) - pg0, time.process_time() - me0))
         await conn.execute(f"DROP TABLE floor_{like}")
         self.server[label] = round(statistics.median(u[0] for u in used) * 1e6 / self.units, 2)
         self.client[label] = round(statistics.median(u[1] for u in used) * 1e6 / self.units, 2)
