@@ -2,7 +2,7 @@
 # the locked dependencies themselves.
 UV := scripts/uv.sh
 
-.PHONY: up test lint format demo bench settings
+.PHONY: up test lint format demo bench bench-floor settings
 
 up:            ## start the whole hub on the embedded default (SQLite, mock DUO)
 	$(UV) sync --frozen --no-dev --quiet --compile-bytecode
@@ -20,6 +20,10 @@ format:
 bench:         ## performance figures against PostgreSQL (ARGS=--quick for a small run)
 	$(UV) sync --frozen --quiet --compile-bytecode
 	$(UV) run --frozen verzuimhub bench $(ARGS)
+
+bench-floor:   ## the floor under the batch and replay figures (docs/benchmarks.md)
+	$(UV) sync --frozen --quiet --compile-bytecode
+	$(UV) run --frozen python bench/floor_bench.py
 
 settings:      ## the settings table, as in the README
 	$(UV) run verzuimhub settings --markdown
