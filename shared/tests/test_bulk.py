@@ -39,6 +39,7 @@ from verzuimhub_shared.db import (
     by_keys,
     copy_rows,
     delete_by_keys,
+    driver,
     pg_fetch,
 )
 from verzuimhub_shared.testing.postgres import PostgresServer
@@ -390,3 +391,75 @@ async def test_failures_around_sqlalchemy_are_reported_as_sqlalchemys(pg_db: Dat
     with pytest.raises(DBAPIError, match="too long"):
         async with db.transaction() as session:
             await pg_fetch(session, "UPDATE things SET note = $1 WHERE id = 'r0'", "x" * 21)
+
+
+async def test_a_transaction_around_sqlalchemy_begins_with_begin_alone(
+    pg_db: Database, pg: PostgresServer
+) -> None:
+    """``driver`` begins the session's transaction as SQLAlchemy's adapter does, with one
+    ``BEGIN``: not with a ``SELECT 1`` through SQLAlchemy (two round trips and ~0.35 ms of
+    CPU per transaction). What the backend ran last, seen from another connection, says
+    which it was."""
+    import asyncpg
+
+    admin = await asyncpg.connect(pg.dsn)
+    try:
+        async with pg_db.transaction() as session:
+            connection = await driver(session)
+            activity = await admin.fetchrow(
+                "SELECT query, state FROM pg_stat_activity WHERE pid = $1",
+                connection.get_server_pid(),
+            )
+            assert activity["state"] == "idle in transaction"
+            assert activity["query"].upper().startswith("BEGIN"), activity["query"]
+            assert await driver(session) is connection  # once per transaction
+    finally:
+        await admin.close()
+
+
+async def test_a_dropped_connection_is_reported_as_sqlalchemy_reports_it(
+    pg_db: Database, pg: PostgresServer
+) -> None:
+    """The pool does not ping (ADR 0010): a connection the server dropped fails at the
+    begin, and the caller gets SQLAlchemy's error flagged ``connection_invalidated`` (the
+    services answer it 503); the next transaction gets a new connection."""
+    import asyncpg
+
+    async with pg_db.transaction() as session:
+        pid = (await driver(session)).get_server_pid()
+    admin = await asyncpg.connect(pg.dsn)
+    try:
+        await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await admin.close()
+    with pytest.raises(DBAPIError) as failed:
+        async with pg_db.transaction() as session:
+            await pg_fetch(session, "SELECT 1")
+    assert failed.value.connection_invalidated
+    async with pg_db.transaction() as session:
+        assert await pg_fetch(session, "SELECT 2") == [(2,)]
+
+
+async def test_pending_orm_changes_are_written_before_a_statement_around_sqlalchemy(
+    pg_db: Database,
+) -> None:
+    from sqlalchemy.orm import registry
+
+    class Thing:
+        def __init__(self, **values: Any) -> None:
+            self.__dict__.update(values)
+
+    mapped = registry()
+    mapped.map_imperatively(Thing, THINGS)
+    try:
+        async with pg_db.transaction() as session:
+            session.add(Thing(**rows(1)[0]))  # new
+            assert await pg_fetch(session, "SELECT n FROM things") == [(0,)]
+            thing = await session.get(Thing, "r0")
+            assert thing is not None
+            thing.n = 7  # dirty
+            assert await pg_fetch(session, "SELECT n FROM things") == [(7,)]
+            await session.delete(thing)  # deleted
+            assert await pg_fetch(session, "SELECT count(*) FROM things") == [(0,)]
+    finally:
+        mapped.dispose()
