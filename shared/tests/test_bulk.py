@@ -446,6 +446,8 @@ async def test_pending_orm_changes_are_written_before_a_statement_around_sqlalch
     from sqlalchemy.orm import registry
 
     class Thing:
+        n: int
+
         def __init__(self, **values: Any) -> None:
             self.__dict__.update(values)
 
