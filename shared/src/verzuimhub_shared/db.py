@@ -243,12 +243,15 @@ async def _begin(session: AsyncSession, adapter: Any) -> None:
     must not come first).
 
     The adapter's own begin costs one round trip (``BEGIN``). A ``SELECT 1`` through
-    SQLAlchemy would cost two, and ~0.35 ms of CPU per transaction on this machine: a
-    tenth of a single registration's CPU. The begin is also where a connection the server
-    dropped fails (the pool does not ping, ADR 0010). Then, or should a SQLAlchemy release
-    no longer have this adapter's ``_start_transaction``, the begin goes through SQLAlchemy
-    as a ``SELECT 1``. SQLAlchemy then sees the failure: it flags the error
-    ``connection_invalidated`` and discards the pool."""
+    SQLAlchemy cost two, and ~0.35 ms more CPU per transaction on this machine
+    (``bench/transaction_bench.py``). Single registrations share a transaction, 2.7 on
+    average under load, so that was a tenth of each one's CPU.
+
+    The begin is also where a connection the server dropped fails (the pool does not
+    ping, ADR 0010). Then, or should a SQLAlchemy release no longer have this adapter's
+    ``_start_transaction``, the begin goes through SQLAlchemy as a ``SELECT 1``. SQLAlchemy
+    then sees the failure: it flags the error ``connection_invalidated`` and discards the
+    pool."""
     start = getattr(adapter, "_start_transaction", None)
     mutex = getattr(adapter, "_execute_mutex", None)
     if start is not None and mutex is not None:
