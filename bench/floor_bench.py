@@ -1,25 +1,31 @@
-"""The floor under batch ingest (issue 8, figure 1: batch ingest ≥ 0.15 × COPY).
+"""The floor under the batch and replay figures (issue 8: batch ingest ≥ 0.15 × COPY,
+melding's replay ≥ 50,000 events/s).
 
-What any implementation of ``POST /v1/registratie-batches`` must at least spend per
-registration on this machine, step by step, with the hub's own primitives: parse and
-validate the body, hash it for idempotent replays, give it an id, three pseudonyms, its
-two events (one sealed: it carries the PGN), the sealed PGN, the answer; and in
-PostgreSQL, the stored row with its keys and the two feed rows with theirs. Left out
-(so the floor is lower than the truth): HTTP, authentication, the two lookups a batch
-needs (existing registrations, a pupil's minutes that day), commit and WAL flush.
+What any implementation must at least spend, step by step, on this machine, with the
+hub's own primitives (pydantic, HMAC-SHA256, AES-GCM, orjson, asyncpg's COPY):
 
-It runs the benchmark's batch phase first (the same dataset, through the real ingest
-process), then measures each step on what that run stored, with the service stopped:
+- per registration of ``POST /v1/registratie-batches``: parse and validate the body, hash
+  it for idempotent replays, give it an id, three pseudonyms, its two events (one sealed:
+  it carries the PGN), the sealed PGN, the answer; in PostgreSQL, the stored row with its
+  keys and the two feed rows with theirs;
+- per event of melding's replay: decode and validate it with the pupil's link pseudonym,
+  seal a new pupil's PGN; in PostgreSQL, the ledger row, the pupil and a mark with their
+  keys. What the ledger's foreign key adds is measured beside it (ADR 0015).
 
-    uv run python bench/floor_bench.py [--json PATH]
+Left out, so the floor is lower than the truth: HTTP, authentication, the lookups,
+commit and WAL flush, and ingest serving the feed.
+
+It runs the benchmark's batch and replay phases first (the same dataset, through the real
+services), then measures each step on what those runs stored, with the services stopped:
+
+    uv run python bench/floor_bench.py [--json PATH]      # or: make bench-floor
 
 Python steps are CPU of this process (with the collector settled as ``verzuimhub serve``
-settles it); PostgreSQL steps are CPU of its backend (from ``/proc``). The target leaves
-``1 / (0.15 × COPY rows/s)`` per registration. No implementation doing these steps can do
-better than ``COPY time / max(Python, PostgreSQL)`` per row with one ingest process, nor
-than ``COPY time × cores / (Python + PostgreSQL)`` with any number of them. The floor is
-of this stack's primitives (pydantic, HMAC-SHA256, AES-GCM, orjson, asyncpg's COPY): other
-libraries would move it somewhat, the PostgreSQL half not at all.
+settles it); PostgreSQL steps are CPU of its backend (``/proc/<pid>/schedstat``). No
+implementation doing these steps can do better than ``1 / max(Python, PostgreSQL)`` per
+unit with one process, nor than ``cores / (Python + PostgreSQL)`` with any number of them;
+the batch's figures are that, times the time of a ``COPY`` into a bare table. Other
+libraries would move the Python half somewhat, the PostgreSQL half not at all.
 """
 
 from __future__ import annotations
@@ -91,7 +97,9 @@ def _cpu_us(run: Callable[[], Any], rows: int) -> float:
     return round(statistics.median(taken), 2)
 
 
-def python_steps(ctx: IngestContext, dataset: list[dict[str, Any]], size: int) -> dict[str, float]:
+def batch_python_steps(
+    ctx: IngestContext, dataset: list[dict[str, Any]], size: int
+) -> dict[str, float]:
     """CPU µs per registration of each step ingest cannot leave out, on the dataset."""
     bodies = [
         orjson.dumps({"registraties": dataset[i : i + size]}) for i in range(0, len(dataset), size)
@@ -155,9 +163,10 @@ def python_steps(ctx: IngestContext, dataset: list[dict[str, Any]], size: int) -
             lambda: [pseudonymiser.pseudonym(p, LINK) for p in pgns], rows
         ),
         "events built (projections, with swv-aggregate's two pseudonyms)": _cpu_us(events, rows),
+        # Kept as text, as feed.append keeps them (kept bytes fault a fresh page per call
+        # on this machine: ~5 µs instead of ~1).
         "events serialised (two envelopes)": _cpu_us(
-            lambda: [orjson.dumps(e).decode() for e in envelopes],
-            rows,  # kept as feed.append keeps them
+            lambda: [orjson.dumps(e).decode() for e in envelopes], rows
         ),
         "sealed (PGN, melding's event)": _cpu_us(
             lambda: (
@@ -354,7 +363,7 @@ async def run() -> dict[str, Any]:
             hub, "melding", lambda: create_melding_app(MeldingSettings()).state.melding
         )
         _settle_garbage_collector()  # as `verzuimhub serve` does
-        batch_python = python_steps(ingest_ctx, dataset, scale.batch_size)
+        batch_python = batch_python_steps(ingest_ctx, dataset, scale.batch_size)
         replay_python = replay_python_steps(melding_ctx, pages, events)
     finally:
         hub.stop_all()
