@@ -243,9 +243,10 @@ async def _begin(session: AsyncSession, adapter: Any) -> None:
     must not come first).
 
     The adapter's own begin costs one round trip (``BEGIN``). A ``SELECT 1`` through
-    SQLAlchemy cost two, and ~0.35 ms more CPU per transaction on this machine
-    (``bench/transaction_bench.py``). Single registrations share a transaction, 2.7 on
-    average under load, so that was a tenth of each one's CPU.
+    SQLAlchemy cost two, and together with a flush before every statement 0.15–0.35 ms
+    more CPU per transaction of one to six statements on this machine
+    (``bench/transaction_bench.py``). Single registrations share a six-statement
+    transaction, 2.7 on average under load, so that was a tenth of each one's CPU.
 
     The begin is also where a connection the server dropped fails (the pool does not
     ping, ADR 0010). Then, or should a SQLAlchemy release no longer have this adapter's
