@@ -40,6 +40,7 @@ from verzuimhub_shared.db import (
     copy_rows,
     delete_by_keys,
     driver,
+    insert_new,
     pg_fetch,
 )
 from verzuimhub_shared.testing.postgres import PostgresServer
@@ -125,6 +126,32 @@ async def test_ignoring_conflicts_returns_only_the_rows_inserted(db: Database) -
         )
     assert sorted(inserted) == sorted(f"r{i}" for i in range(10, 20))
     assert len(await stored(db)) == 20
+
+
+@pytest.mark.parametrize("count", [COPY_MIN_ROWS - 1, COPY_MIN_ROWS, 200])
+async def test_new_rows_are_inserted_and_named(db: Database, count: int) -> None:
+    async with db.transaction() as session:
+        inserted = await insert_new(session, THINGS, rows(count), key="id")
+    assert sorted(inserted) == sorted(f"r{i}" for i in range(count))
+    assert await stored(db) == rows(count)
+
+
+async def test_rows_already_there_are_left_out_and_the_rest_inserted(db: Database) -> None:
+    """A row that meets a stored one fails the copy; the rest go in all the same, and the
+    transaction goes on (the copy's savepoint is rolled back, not the transaction)."""
+    async with db.transaction() as session:
+        await bulk_insert(session, THINGS, rows(10, start=95))
+    async with db.transaction() as session:
+        await bulk_insert(session, THINGS, rows(1, start=500))  # earlier in this transaction
+        inserted = await insert_new(session, THINGS, rows(100), key="id")
+        after = await insert_new(session, THINGS, rows(50, start=200), key="id")
+    assert sorted(inserted) == sorted(f"r{i}" for i in range(95))
+    assert len(after) == 50
+    assert [r["id"] for r in await stored(db)] == [
+        *(f"r{i}" for i in range(105)),
+        *(f"r{i}" for i in range(200, 250)),
+        "r500",
+    ]
 
 
 async def test_a_conflict_is_an_error_unless_ignored(db: Database) -> None:
@@ -465,3 +492,23 @@ async def test_pending_orm_changes_are_written_before_a_statement_around_sqlalch
             assert await pg_fetch(session, "SELECT count(*) FROM things") == [(0,)]
     finally:
         mapped.dispose()
+
+
+async def test_rows_a_concurrent_transaction_inserts_first_are_left_out(pg_db: Database) -> None:
+    """Two transactions insert overlapping rows: the second waits for the first on the
+    key's index, then leaves out the rows the first committed, and inserts the rest."""
+    import asyncio
+
+    async with pg_db.transaction() as first:
+        assert len(await insert_new(first, THINGS, rows(60), key="id")) == 60
+
+        async def second() -> list[str]:
+            async with pg_db.transaction() as session:
+                return await insert_new(session, THINGS, rows(60, start=40), key="id")
+
+        racing = asyncio.create_task(second())
+        await asyncio.sleep(0.3)
+        assert not racing.done()  # waiting for the first transaction's rows 40–59
+    inserted = await racing
+    assert sorted(inserted) == sorted(f"r{i}" for i in range(60, 100))
+    assert [r["id"] for r in await stored(pg_db)] == [f"r{i}" for i in range(100)]

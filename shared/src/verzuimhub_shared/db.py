@@ -188,18 +188,49 @@ async def copy_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str
     if len(rows) < COPY_MIN_ROWS or session.get_bind().dialect.name != "postgresql":
         await bulk_insert(session, table, rows)
         return
-    columns = tuple(rows[0])
-    records = list(map(_record_of(columns), rows))
-    connection = await driver(session)
     try:
-        await connection.copy_records_to_table(
-            table.name,
-            records=records,
-            columns=columns,
-            schema_name=table.schema,
-        )
+        await _copy(await driver(session), table, rows)
     except asyncpg.PostgresError as exc:
         raise _as_sqlalchemy_error(f"COPY {table.name}", exc) from exc
+
+
+async def insert_new(
+    session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], *, key: str
+) -> list[Any]:
+    """Insert rows that most likely are not there yet (all with the same keys); returns
+    the ``key`` of the rows actually inserted. A row that meets a stored one (one a
+    concurrent transaction wrote first, say) is left out, as ``bulk_insert(…,
+    ignore_conflicts=True)`` leaves it out.
+
+    On PostgreSQL, from :data:`COPY_MIN_ROWS` rows on, the rows are copied in a savepoint.
+    For a batch of registrations that cost PostgreSQL ~11 µs a row, against ~22 µs for
+    ``INSERT … ON CONFLICT DO NOTHING RETURNING`` from a JSON recordset. Should any row
+    conflict, the savepoint is rolled back and all the rows go that other way, which
+    skips the conflicting ones."""
+    if len(rows) >= COPY_MIN_ROWS and session.get_bind().dialect.name == "postgresql":
+        connection = await driver(session)
+        try:
+            async with connection.transaction():  # a savepoint in the session's transaction
+                await _copy(connection, table, rows)
+        except asyncpg.UniqueViolationError:
+            pass  # the rows again, below, without the ones already there
+        except asyncpg.PostgresError as exc:
+            raise _as_sqlalchemy_error(f"COPY {table.name}", exc) from exc
+        else:
+            return [row[key] for row in rows]
+    return await bulk_insert(session, table, rows, ignore_conflicts=True, returning=key)
+
+
+async def _copy(
+    connection: asyncpg.Connection, table: Table, rows: Sequence[dict[str, Any]]
+) -> None:
+    columns = tuple(rows[0])
+    await connection.copy_records_to_table(
+        table.name,
+        records=list(map(_record_of(columns), rows)),
+        columns=columns,
+        schema_name=table.schema,
+    )
 
 
 def _record_of(columns: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:

@@ -10,7 +10,7 @@ from sqlalchemy import Table, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verzuimhub_ingest.models import Registratie, Vrijstelling
-from verzuimhub_shared.db import bulk_insert, bulk_update, pg_fetch
+from verzuimhub_shared.db import bulk_update, insert_new, pg_fetch
 
 R: Table = Registratie.__table__  # type: ignore[assignment]
 V: Table = Vrijstelling.__table__  # type: ignore[assignment]
@@ -146,7 +146,7 @@ async def insert_registraties(session: AsyncSession, rows: Sequence[dict[str, An
     concurrent twin loses)."""
     if not rows:
         return set()
-    return set(await bulk_insert(session, R, rows, ignore_conflicts=True, returning="id"))
+    return set(await insert_new(session, R, rows, key="id"))
 
 
 async def update_registraties(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
