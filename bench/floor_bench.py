@@ -81,12 +81,6 @@ def reachable(copy_us: float, python_us: float, postgres_us: float, cores: int) 
     }
 
 
-def _backend_cpu(pid: int) -> float:
-    """CPU seconds a process has run so far, to the nanosecond (``/proc/<pid>/schedstat``;
-    ``/proc/<pid>/stat`` counts in ticks of 10 ms, too coarse for one table's copy)."""
-    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
-
-
 def _cpu_us(run: Callable[[], Any], rows: int) -> float:
     """Median CPU µs per row of ``run()`` in this process over ``REPEAT`` runs."""
     taken = []
@@ -208,12 +202,12 @@ class CopyFloor:
             await conn.execute(f"CREATE TABLE floor_{like} (LIKE {like} INCLUDING ALL)")
             for ddl in also:
                 await conn.execute(ddl.format(table=f"floor_{like}"))
-            pg0, me0 = _backend_cpu(backend), time.process_time()
+            pg0, me0 = hub_bench.cpu_seconds(backend), time.process_time()
             for start in range(0, len(records), self.size):
                 await conn.copy_records_to_table(
                     f"floor_{like}", records=records[start : start + self.size], columns=columns
                 )
-            used.append((_backend_cpu(backend) - pg0, time.process_time() - me0))
+            used.append((hub_bench.cpu_seconds(backend) - pg0, time.process_time() - me0))
         await conn.execute(f"DROP TABLE floor_{like}")
         self.server[label] = round(statistics.median(u[0] for u in used) * 1e6 / self.units, 2)
         self.client[label] = round(statistics.median(u[1] for u in used) * 1e6 / self.units, 2)
@@ -233,15 +227,7 @@ async def batch_postgres_steps(dsn: str, size: int) -> tuple[CopyFloor, float]:
             "feed_events",
             await conn.fetch("SELECT * FROM feed_events"),
         )
-        columns = list(registraties[0].keys())
-        walls = []
-        for _ in range(REPEAT):
-            await conn.execute("DROP TABLE IF EXISTS floor_bare")
-            await conn.execute("CREATE TABLE floor_bare (LIKE registraties)")
-            started = time.perf_counter()
-            await conn.copy_records_to_table("floor_bare", records=registraties, columns=columns)
-            walls.append(time.perf_counter() - started)
-        await conn.execute("DROP TABLE floor_bare")
+        walls = [await hub_bench.bare_copy_seconds(conn, registraties) for _ in range(REPEAT)]
         return floor, round(statistics.median(walls) * 1e6 / len(registraties), 2)
     finally:
         await conn.close()

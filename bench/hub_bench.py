@@ -12,8 +12,9 @@ measured / met) and writes every figure to ``bench/results/latest.json``.
 4. end-to-end latency from a registration accepted to its concept melding visible;
 5. SWV aggregate queries on a one-school-year region dataset (p50/p95);
 6. peak RSS (VmHWM) of each service process under all of the above;
-and, for 1–3, the CPU each service process and each service's PostgreSQL backends spend per
-registration, request or event (from /proc).
+and, for 1–3 and swv-aggregate's catch-up, the CPU each service process and each service's
+PostgreSQL backends spend per registration, request or event (from /proc); each service's
+start-up time; the rows each table had read by sequential scans.
 
     uv run python bench/hub_bench.py [--quick] [--json PATH] [--repeat N] [--only PHASES]
     make bench [ARGS="…"]
@@ -110,16 +111,14 @@ def rss_peak_mb(pid: int) -> float:
     return float("nan")
 
 
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_of(pid: int | str) -> float:
-    """User + system CPU seconds of a process so far (0 if it is gone)."""
+def cpu_seconds(pid: int | str) -> float:
+    """CPU seconds a process has run so far, to the nanosecond (0 if it is gone):
+    ``/proc/<pid>/schedstat``, where ``/proc/<pid>/stat`` counts in ticks of 10 ms, too
+    coarse for one table's copy."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
 def cpu_now(hub: Hub) -> dict[str, float]:
@@ -127,7 +126,7 @@ def cpu_now(hub: Hub) -> dict[str, float]:
     connected to each service's database (from their process titles), and of this process
     (the load generator). Backends that ended are not counted: the services keep theirs
     in a pool, so a phase's figure is a close lower bound."""
-    out = {name: _cpu_of(proc.pid) for name, proc in hub.procs.items()}
+    out = {name: cpu_seconds(proc.pid) for name, proc in hub.procs.items()}
     databases = {url.rsplit("/", 1)[1]: name for name, url in hub.db_urls.items()}
     for name in databases.values():
         out[f"postgres:{name}"] = 0.0
@@ -143,7 +142,7 @@ def cpu_now(hub: Hub) -> dict[str, float]:
         if parts[:1] == ["postgres:"]:
             for word in parts[2:4]:
                 if word in databases:
-                    out[f"postgres:{databases[word]}"] += _cpu_of(pid)
+                    out[f"postgres:{databases[word]}"] += cpu_seconds(pid)
                     break
     out["bench"] = time.process_time()
     return out
@@ -212,7 +211,7 @@ class Hub:
         await wait_ready(self.base(name) + "/health/ready", self.procs[name], name)
         self.startup[name] = {
             "seconds": round(time.monotonic() - started, 2),
-            "cpu_seconds": round(_cpu_of(self.procs[name].pid), 2),
+            "cpu_seconds": round(cpu_seconds(self.procs[name].pid), 2),
         }
 
     def stop_all(self) -> None:
@@ -360,12 +359,7 @@ async def bench_batch(hub: Hub, scale: Scale, rows: list[dict[str, Any]]) -> dic
     conn = await asyncpg.connect(hub.dsn("ingest"))
     try:
         records = await conn.fetch("SELECT * FROM registraties")
-        columns = list(records[0].keys())
-        await conn.execute("CREATE TABLE bench_copy (LIKE registraties)")
-        started = time.perf_counter()
-        await conn.copy_records_to_table("bench_copy", records=records, columns=columns)
-        copy_seconds = time.perf_counter() - started
-        await conn.execute("DROP TABLE bench_copy")
+        copy_seconds = await bare_copy_seconds(conn, records)
     finally:
         await conn.close()
     http_rate = accepted / http_seconds
@@ -380,6 +374,21 @@ async def bench_batch(hub: Hub, scale: Scale, rows: list[dict[str, Any]]) -> dic
         "ratio": round(http_rate / copy_rate, 3),
         "cpu_us_per_registration": cpu,
     }
+
+
+async def bare_copy_seconds(conn: asyncpg.Connection, records: Sequence[Any]) -> float:
+    """Wall seconds of ``COPY`` of ingest's stored registrations into a bare table with the
+    same columns (no index, no constraint): the batch target's reference."""
+    await conn.execute("DROP TABLE IF EXISTS bench_copy")
+    await conn.execute("CREATE TABLE bench_copy (LIKE registraties)")
+    try:
+        started = time.perf_counter()
+        await conn.copy_records_to_table(
+            "bench_copy", records=records, columns=list(records[0].keys())
+        )
+        return time.perf_counter() - started
+    finally:
+        await conn.execute("DROP TABLE bench_copy")
 
 
 # --- 2. single POST vs a bare validating endpoint ----------------------------------------

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, func, or_, select, update
+from sqlalchemy import Table, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verzuimhub_melding.models import (
@@ -303,7 +303,7 @@ async def take_marked(
     ).all()
     marked = {r.leerling_id: r.vanaf for r in rows}
     if marked:
-        await session.execute(delete(TeEvalueren).where(TeEvalueren.leerling_id.in_(list(marked))))
+        await delete_by_keys(session, T.c.leerling_id, list(marked))
     return marked
 
 
