@@ -37,11 +37,14 @@ from verzuimhub_shared.db import (
     bulk_update,
     bulk_upsert,
     by_keys,
+    code,
+    copy_records,
     copy_rows,
     delete_by_keys,
     driver,
     insert_new,
     pg_fetch,
+    rows_by_keys,
 )
 from verzuimhub_shared.testing.postgres import PostgresServer
 
@@ -223,12 +226,29 @@ async def test_by_keys_reads_as_many_keys_as_given(db: Database) -> None:
         )
 
 
-#: A key with an index that is not unique.
+async def test_rows_by_keys_reads_each_wanted_row_once_as_tuples(db: Database) -> None:
+    count = 2 * PROBED_KEYS_MAX + 200
+    async with db.transaction() as session:
+        await bulk_insert(session, THINGS, rows(count))
+    few = [f"r{i}" for i in range(0, 40, 3)] + ["absent", "r3", "r3"]
+    many = [f"r{i}" for i in range(1, count, 2)] + ["absent", "r1"]  # planner's choice
+    assert len(set(many)) > PROBED_KEYS_MAX
+    columns = (THINGS.c.n, THINGS.c.id, THINGS.c.day, THINGS.c.note)
+    async with db.transaction() as session:
+        for wanted in (few, many):
+            found = await rows_by_keys(session, THINGS.c.id, iter(wanted), *columns)
+            assert sorted(tuple(r) for r in found) == sorted(
+                (r["n"], r["id"], r["day"], r["note"]) for r in rows(count) if r["id"] in wanted
+            )
+        assert await rows_by_keys(session, THINGS.c.id, [], THINGS.c.id) == []
+
+
+#: A key with an index that is not unique (compared as the hub's codes are: ``code``).
 GROUPED = Table(
     "grouped",
     MetaData(),
     Column("id", Integer, primary_key=True),
-    Column("grp", String(8), nullable=False, index=True),
+    Column("grp", code(8), nullable=False, index=True),
 )
 _SEQ_READ = text("SELECT seq_tup_read FROM pg_stat_xact_user_tables WHERE relname = 'grouped'")
 _PLANNER = text("SELECT current_setting('enable_seqscan'), current_setting('enable_sort')")
@@ -237,7 +257,8 @@ _PLANNER = text("SELECT current_setting('enable_seqscan'), current_setting('enab
 async def test_by_keys_reads_through_the_index_whatever_the_statistics_say(pg_url: str) -> None:
     """Analysed while it was small (as autovacuum does on a fresh database), the table
     seemed to hold one group; grown since, a lookup of two groups is still planned on that:
-    as ``grp = ANY(:keys)``, and as a probe per key, it read all 20,000 rows."""
+    as ``grp = ANY(:keys)``, and as a probe per key, it read all 20,000 rows. The same for
+    ``rows_by_keys``, on a key with the column's own collation."""
     db = Database(pg_url, pool_size=1)  # one connection: one statement cache
     try:
         async with db.engine.begin() as conn:
@@ -250,6 +271,7 @@ async def test_by_keys_reads_through_the_index_whatever_the_statistics_say(pg_ur
         for _ in range(8):  # long enough for PostgreSQL to keep a generic plan
             async with db.transaction() as session:
                 await by_keys(session, GROUPED.c.grp, ["g1", "g2"])
+                await rows_by_keys(session, GROUPED.c.grp, ["g1", "g2"], GROUPED.c.id)
                 await delete_by_keys(session, GROUPED.c.grp, ["g3"])
         grown: list[dict[str, Any]] = [{"id": i, "grp": f"g{i % 5000}"} for i in range(20_000)]
         async with db.transaction() as session:
@@ -261,6 +283,10 @@ async def test_by_keys_reads_through_the_index_whatever_the_statistics_say(pg_ur
             before = (await session.execute(_SEQ_READ)).scalar_one()
             found = await by_keys(session, GROUPED.c.grp, ["g1", "g2"])
             assert sorted(r.id for r in found) == sorted(
+                r["id"] for r in grown if r["grp"] in ("g1", "g2")
+            )
+            pairs = await rows_by_keys(session, GROUPED.c.grp, ["g1", "g2"], GROUPED.c.id)
+            assert sorted(r[0] for r in pairs) == sorted(
                 r["id"] for r in grown if r["grp"] in ("g1", "g2")
             )
             await delete_by_keys(session, GROUPED.c.grp, ["g3"])
@@ -323,6 +349,16 @@ async def test_delete_removes_exactly_the_keys_given(db: Database) -> None:
 async def test_copied_rows_are_stored_exactly(db: Database, count: int) -> None:
     async with db.transaction() as session:
         await copy_rows(session, THINGS, rows(count))
+    assert await stored(db) == rows(count)
+
+
+@pytest.mark.parametrize("count", [3, 300])
+async def test_copied_records_are_stored_exactly(db: Database, count: int) -> None:
+    columns = ("note", "id", "n", "x", "day", "at", "ok")  # not the table's order
+    records = [tuple(row[c] for c in columns) for row in rows(count)]
+    async with db.transaction() as session:
+        await copy_records(session, THINGS, columns, records)
+        await copy_records(session, THINGS, columns, [])
     assert await stored(db) == rows(count)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Annotated, Any
@@ -183,13 +183,27 @@ async def copy_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str
     :data:`COPY_MIN_ROWS` rows go as one INSERT. Values must have the column's Python type
     (``date`` for a date, an aware ``datetime`` for a timestamp).
     """
-    if not rows:
+    if rows:
+        columns = tuple(rows[0])
+        await copy_records(session, table, columns, list(map(_record_of(columns), rows)))
+
+
+async def copy_records(
+    session: AsyncSession,
+    table: Table,
+    columns: tuple[str, ...],
+    records: Sequence[tuple[Any, ...]],
+) -> None:
+    """:func:`copy_rows` for rows built as tuples of ``columns``' values, in that order:
+    what COPY sends, without a dict per row in between (a replay builds 5,000 ledger rows
+    a batch)."""
+    if not records:
         return
-    if len(rows) < COPY_MIN_ROWS or session.get_bind().dialect.name != "postgresql":
-        await bulk_insert(session, table, rows)
+    if len(records) < COPY_MIN_ROWS or session.get_bind().dialect.name != "postgresql":
+        await bulk_insert(session, table, [dict(zip(columns, r, strict=True)) for r in records])
         return
     try:
-        await _copy(await driver(session), table, rows)
+        await _copy(await driver(session), table, columns, records)
     except asyncpg.PostgresError as exc:
         raise _as_sqlalchemy_error(f"COPY {table.name}", exc) from exc
 
@@ -210,8 +224,9 @@ async def insert_new(
     if len(rows) >= COPY_MIN_ROWS and session.get_bind().dialect.name == "postgresql":
         connection = await driver(session)
         try:
+            columns = tuple(rows[0])
             async with connection.transaction():  # a savepoint in the session's transaction
-                await _copy(connection, table, rows)
+                await _copy(connection, table, columns, list(map(_record_of(columns), rows)))
         except asyncpg.UniqueViolationError:
             pass  # the rows again, below, without the ones already there
         except asyncpg.PostgresError as exc:
@@ -222,14 +237,13 @@ async def insert_new(
 
 
 async def _copy(
-    connection: asyncpg.Connection, table: Table, rows: Sequence[dict[str, Any]]
+    connection: asyncpg.Connection,
+    table: Table,
+    columns: tuple[str, ...],
+    records: Sequence[tuple[Any, ...]],
 ) -> None:
-    columns = tuple(rows[0])
     await connection.copy_records_to_table(
-        table.name,
-        records=list(map(_record_of(columns), rows)),
-        columns=columns,
-        schema_name=table.schema,
+        table.name, records=records, columns=columns, schema_name=table.schema
     )
 
 
@@ -488,6 +502,36 @@ async def by_keys(
         return await session.execute(query)
     async with index_scans_only(session):
         return await session.execute(query)
+
+
+async def rows_by_keys(
+    session: AsyncSession, key: Any, keys: Iterable[Any], *columns: Any
+) -> Sequence[Sequence[Any]]:
+    """:func:`by_keys` for ``columns`` of plain rows, as tuples in ``columns`` order
+    (positional only). On PostgreSQL the statement goes around SQLAlchemy's execution and
+    result layers (:func:`pg_fetch`): a replay's batch looks up thousands of keys and gets
+    thousands of rows back, and SQLAlchemy's processing of a row cost more than asyncpg's
+    decoding of it. The keys are probed as :func:`by_keys` probes them."""
+    keys = list(dict.fromkeys(keys))
+    if not keys:
+        return []
+    if session.get_bind().dialect.name != "postgresql":
+        return (await by_keys(session, key, keys, *columns)).all()
+    sql = _by_keys_sql(key.table, key.name, tuple(c.name for c in columns))
+    if len(keys) > PROBED_KEYS_MAX:
+        return await pg_fetch(session, sql, keys)
+    async with index_scans_only(session):
+        return await pg_fetch(session, sql, keys)
+
+
+@lru_cache(maxsize=64)
+def _by_keys_sql(table: Table, key: str, columns: tuple[str, ...]) -> str:
+    names = ", ".join(f'"{name}"' for name in columns)
+    # The array's type without the column's collation: the column's own decides (and a
+    # COLLATE clause cannot stand inside a cast).
+    kind = re.sub(r'\s+COLLATE\s+"[^"]*"', "", _pg_type(table, key))
+    where = f'"{key}" = ANY($1::{kind}[])'
+    return f'SELECT {names} FROM "{table.name}" WHERE {where}'
 
 
 async def delete_by_keys(session: AsyncSession, key: Any, keys: Sequence[Any]) -> None:

@@ -21,10 +21,12 @@ from verzuimhub_melding.models import (
 from verzuimhub_shared.db import (
     bulk_update,
     by_keys,
+    copy_records,
     copy_rows,
     delete_by_keys,
     index_scans_only,
     pg_fetch,
+    rows_by_keys,
 )
 
 L: Table = Leerling.__table__  # type: ignore[assignment]
@@ -59,7 +61,7 @@ async def leerlingen_by_key(
     hashes = sorted({h for h, _ in wanted})
     found: dict[tuple[str, str], tuple[str, tuple[Any, ...]]] = {}
     for chunk in _chunks(session, hashes):
-        rows = await by_keys(session, L.c.pgn_hash, chunk, *_PUPIL_COLUMNS)
+        rows = await rows_by_keys(session, L.c.pgn_hash, chunk, *_PUPIL_COLUMNS)
         for pgn_hash, brin, leerling_id, *facts in rows:
             if (pgn_hash, brin) in wanted:
                 found[(pgn_hash, brin)] = (leerling_id, tuple(facts))
@@ -87,25 +89,50 @@ async def update_leerlingen(session: AsyncSession, rows: Sequence[dict[str, Any]
 async def ledger_versions(
     session: AsyncSession, ids: Iterable[str]
 ) -> dict[str, tuple[int, str, date]]:
+    """(version, pupil, date) of the ledger's registrations among ``ids``."""
     ids = sorted(set(ids))
     out: dict[str, tuple[int, str, date]] = {}
+    columns = (E.c.registratie_id, E.c.versie, E.c.leerling_id, E.c.datum)
     for chunk in _chunks(session, ids):
-        columns = (E.c.registratie_id, E.c.versie, E.c.leerling_id, E.c.datum)
-        rows = await by_keys(session, E.c.registratie_id, chunk, *columns)
-        for r in rows:
-            out[r.registratie_id] = (r.versie, r.leerling_id, r.datum)
+        for registratie_id, *version in await rows_by_keys(
+            session, E.c.registratie_id, chunk, *columns
+        ):
+            out[registratie_id] = tuple(version)
     return out
 
 
+#: A ledger row's columns, in the order :func:`upsert_ledger` takes its values.
+LEDGER_COLUMNS = (
+    "registratie_id",
+    "leerling_id",
+    "versie",
+    "datum",
+    "minuten",
+    "eenheid",
+    "aantal_eenheden",
+    "alle_lessen_gemist",
+    "soort",
+    "categorie",
+    "luxe_verzuim",
+)
+
+
 async def upsert_ledger(
-    session: AsyncSession, inserts: Sequence[dict[str, Any]], updates: Sequence[dict[str, Any]]
+    session: AsyncSession,
+    inserts: Sequence[tuple[Any, ...]],
+    updates: Sequence[tuple[Any, ...]],
 ) -> None:
-    """``inserts`` are registrations the ledger does not hold: the caller read them in the
+    """Ledger rows, each the values of :data:`LEDGER_COLUMNS` in that order.
+
+    ``inserts`` are registrations the ledger does not hold: the caller read them in the
     transaction that holds the feed cursor's lock, so no other writer can add them
     meanwhile: they are copied in (no ``ON CONFLICT``, whose speculative insertion cost
-    ~15 % of an INSERT), and a conflict should that ever not hold fails loudly."""
-    await copy_rows(session, E, inserts)
-    await bulk_update(session, E, updates, key="registratie_id")
+    ~15 % of an INSERT), and a conflict should that ever not hold fails loudly. ``updates``
+    replace the rows of registrations it holds."""
+    await copy_records(session, E, LEDGER_COLUMNS, inserts)
+    keyed = ("_registratie_id", *LEDGER_COLUMNS[1:])
+    rows = [dict(zip(keyed, row, strict=True)) for row in updates]
+    await bulk_update(session, E, rows, key="registratie_id")
 
 
 async def delete_ledger(session: AsyncSession, ids: Sequence[str]) -> None:

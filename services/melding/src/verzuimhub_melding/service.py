@@ -231,11 +231,12 @@ async def apply_ingest_events(
     puts = [reg for op, reg in final.values() if op == "put"]
     # Most events repeat what melding knows of the pupil: a pupil row is written only when
     # one of these facts changed.
-    known = await repo.leerlingen_by_key(session, ((link[r.pgn], r.brin) for r in puts))
+    known = await repo.leerlingen_by_key(session, {(link[r.pgn], r.brin) for r in puts})
     now = datetime.now(UTC)
     new_pupils: dict[tuple[str, str], dict[str, Any]] = {}
     pupil_updates: dict[str, dict[str, Any]] = {}
-    inserts, updates = [], []
+    inserts: list[tuple[Any, ...]] = []
+    updates: list[tuple[Any, ...]] = []
     for reg in puts:
         key = (link[reg.pgn], reg.brin)
         current: tuple[Any, ...] = (  # in repo.PUPIL_FACTS order
@@ -261,11 +262,24 @@ async def apply_ingest_events(
                 "pgn_sealed": ctx.sealer.seal(reg.pgn, context="pgn"),
                 "brin": reg.brin,
             }
+        row = (  # in repo.LEDGER_COLUMNS order
+            reg.registratie_id,
+            leerling_id,
+            reg.versie,
+            reg.datum,
+            reg.minuten,
+            reg.eenheid,
+            reg.aantal_eenheden,
+            reg.alle_lessen_gemist,
+            reg.soort,
+            reg.categorie,
+            reg.luxe_verzuim,
+        )
         previous = stored.get(reg.registratie_id)
         if previous is None:
-            inserts.append(_ledger_row(reg, leerling_id, "registratie_id"))
+            inserts.append(row)
         elif reg.versie >= previous[0]:
-            updates.append(_ledger_row(reg, leerling_id, "_registratie_id"))
+            updates.append(row)
             touch(previous[1], previous[2])
         else:
             continue
@@ -286,24 +300,6 @@ async def apply_ingest_events(
 
 def _facts(current: tuple[Any, ...], now: datetime) -> dict[str, Any]:
     return dict(zip(repo.PUPIL_FACTS, current, strict=True), gewijzigd_op=now)
-
-
-def _ledger_row(reg: Any, leerling_id: str, id_key: str) -> dict[str, Any]:
-    """A ledger row of a registration (``id_key``: the registration id's key, for an insert
-    or a keyed update)."""
-    return {
-        id_key: reg.registratie_id,
-        "leerling_id": leerling_id,
-        "versie": reg.versie,
-        "datum": reg.datum,
-        "minuten": reg.minuten,
-        "eenheid": reg.eenheid,
-        "aantal_eenheden": reg.aantal_eenheden,
-        "alle_lessen_gemist": reg.alle_lessen_gemist,
-        "soort": reg.soort,
-        "categorie": reg.categorie,
-        "luxe_verzuim": reg.luxe_verzuim,
-    }
 
 
 async def evaluate_pending(
