@@ -112,13 +112,22 @@ def rss_peak_mb(pid: int) -> float:
 
 
 def cpu_seconds(pid: int | str) -> float:
-    """CPU seconds a process has run so far, to the nanosecond (0 if it is gone):
-    ``/proc/<pid>/schedstat``, where ``/proc/<pid>/stat`` counts in ticks of 10 ms, too
-    coarse for one table's copy."""
+    """CPU seconds a process's threads have run so far, to the nanosecond (0 if it is
+    gone): the sum of ``/proc/<pid>/task/<tid>/schedstat``. ``/proc/<pid>/schedstat`` is
+    the main thread's alone (a page decoded in a worker thread would go uncounted), and
+    ``/proc/<pid>/stat`` counts in ticks of 10 ms, too coarse for one table's copy. A
+    thread that has ended is not counted: the services' worker threads (the event loop's
+    executor) live as long as the process."""
+    total = 0
     try:
-        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                total += int((task / "schedstat").read_text().split()[0])
+            except OSError:
+                continue  # the thread ended meanwhile
     except OSError:
         return 0.0
+    return total / 1e9
 
 
 def cpu_now(hub: Hub) -> dict[str, float]:

@@ -185,3 +185,24 @@ def test_the_floor_bounds_the_batch_ratio_three_ways() -> None:
         "overlapped": 0.075,
         "all_cores": 0.1,
     }
+
+
+def test_a_process_cpu_counts_all_its_threads(hub_bench: ModuleType) -> None:
+    """A service's CPU includes its worker threads' (a page decoded off the event loop)."""
+    import os
+    import threading
+    import time
+
+    def spin() -> None:
+        end = time.thread_time() + 0.3
+        while time.thread_time() < end:
+            pass
+
+    before = hub_bench.cpu_seconds(os.getpid())
+    worker = threading.Thread(target=spin)
+    worker.start()
+    time.sleep(0.05)  # the worker's CPU is read while it still runs
+    during = hub_bench.cpu_seconds(os.getpid())
+    worker.join()
+    assert during - before >= 0.01  # only the worker ran meanwhile; the main thread slept
+    assert hub_bench.cpu_seconds(2**22 + 12345) == 0.0  # no such process
