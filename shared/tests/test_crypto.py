@@ -18,6 +18,21 @@ def test_pseudonyms_link_within_a_purpose_and_not_across() -> None:
     assert "123456782" not in p.pseudonym("123456782", "melding")
 
 
+def test_a_pseudonym_is_hmac_sha256_under_the_purposes_derived_key() -> None:
+    """Pseudonyms are stored (keys of pupils): the value must never change with how it is
+    computed (copied pads, the base64 library)."""
+    import hashlib
+    import hmac
+
+    from verzuimhub_shared.crypto import _derive, _key_bytes
+
+    key = _derive(_key_bytes("secret"), "pseudonym:melding")
+    for value in ["123456782", "", "é" * 40, *(str(i) for i in range(100))]:
+        digest = hmac.digest(key, value.encode(), hashlib.sha256)[:24]
+        expected = base64.urlsafe_b64encode(digest).decode()
+        assert Pseudonymiser("secret").pseudonym(value, "melding") == expected
+
+
 def test_sealed_text_round_trips_and_rotates() -> None:
     old = Sealer({"k1": "one"}, "k1")
     sealed = old.seal("123456782", context="pgn")

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 from dataclasses import dataclass
@@ -49,7 +48,7 @@ class Pseudonymiser:
         inner, outer = pads[0].copy(), pads[1].copy()
         inner.update(value.encode())
         outer.update(inner.digest())
-        return base64.urlsafe_b64encode(outer.digest()[:24]).decode()
+        return pybase64.urlsafe_b64encode(outer.digest()[:24]).decode()
 
 
 @dataclass(frozen=True)
