@@ -228,3 +228,38 @@ async def test_a_page_is_read_along_the_index_whatever_the_statistics(
     assert [e["data"]["i"] for e in orjson.loads(body)] == list(range(1000, 1100))
     assert fetched <= 200, f"{fetched} rows fetched for a page of 100"
     assert sorting == "on"  # the rest of the transaction plans as usual
+
+
+async def test_a_page_is_served_one_event_per_line_and_cuts_into_arrays(
+    db_urls: dict[str, str],
+) -> None:
+    """Events with line breaks, commas and brackets in their values, sealed and not: the
+    page is one JSON array with a line break only between events, and its parts are arrays
+    of the page's events, in order."""
+    import orjson
+
+    await truncate(db_urls["ingest"])
+    sealer = Sealer({"k1": "secret-one"}, "k1")
+    tricky = ["a,\nb", "[x],\n{y}", '"q",\n', "\\n"]
+    db = Database(db_urls["ingest"])
+    try:
+        async with db.transaction() as session:
+            events = [
+                feed.Event("melding", "t", {"i": i, "s": tricky[i % 4]}, seal=i % 2 == 0)
+                for i in range(7)
+            ]
+            await feed.append(session, FEED, events, source="u", sealer=sealer)
+        async with db.transaction() as session:
+            body = await feed.read_batch(session, FEED, "melding", 0, 10, sealer)
+    finally:
+        await db.dispose()
+    whole = orjson.loads(body)
+    assert [(e["data"]["i"], e["data"]["s"]) for e in whole] == [
+        (i, tricky[i % 4]) for i in range(7)
+    ]
+    assert body.count(b"\n") == 6  # between events only
+    parts = [orjson.loads(part) for part in feed.page_chunks(body, 3)]
+    assert [len(part) for part in parts] == [3, 3, 1]
+    assert [e for part in parts for e in part] == whole
+    assert list(feed.page_chunks(b"[]", 3)) == [b"[]"]
+    assert list(feed.page_chunks(orjson.dumps(whole), 3)) == [orjson.dumps(whole)]

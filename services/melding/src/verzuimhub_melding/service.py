@@ -6,6 +6,7 @@ reached through the outbox, after commit.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -169,22 +170,51 @@ _FEED = TypeAdapter(list[Annotated[_Vastgelegd | _Ingetrokken, Field(discriminat
 
 
 def decode_ingest_feed(ctx: MeldingContext, content: bytes) -> feed.Page:
-    """A response of ingest's feed, decoded for :func:`apply_ingest_events` (the consumer's
-    ``decode``): parsed and validated in one pass from the bytes into the contract models,
-    without a dict per event in between (~30 % less CPU than parsing, then validating).
-    A batch holding a type melding does not apply (from a newer ingest) takes the general
-    path, which skips such events; a malformed event is refused on either path."""
+    """A response of ingest's feed, decoded for :func:`apply_ingest_events`: parsed and
+    validated in one pass from the bytes into the contract models, without a dict per event
+    in between (~30 % less CPU than parsing, then validating). A batch holding a type
+    melding does not apply (from a newer ingest) takes the general path, which skips such
+    events; a malformed event is refused on either path."""
     try:
         envelopes = _FEED.validate_json(content)
     except ValidationError:
-        page = feed.events_page(content)
-        return replace(page, batch=decode_ingest_events(ctx, page.batch))
+        return _decode_generally(ctx, content)
+    return _page_of(ctx, envelopes)
+
+
+#: Events decoded at a time by :func:`decode_ingest_feed_in_turns` (~5 ms of CPU).
+DECODE_CHUNK = 500
+
+
+async def decode_ingest_feed_in_turns(ctx: MeldingContext, content: bytes) -> feed.Page:
+    """:func:`decode_ingest_feed` (the same outcome), :data:`DECODE_CHUNK` events at a time
+    (``feed.page_chunks``), handing the event loop back after each: the consumer's
+    ``decode``. A page of 5,000 events took ~60 ms of CPU to decode in one call. A
+    prefetched page arrives while the batch before it is applied, and that batch's
+    statements waited out the whole decoding before they could go on; the database idled
+    meanwhile."""
+    envelopes: list[Any] = []
+    try:
+        for chunk in feed.page_chunks(content, DECODE_CHUNK):
+            envelopes.extend(_FEED.validate_json(chunk))
+            await asyncio.sleep(0)
+    except ValidationError:
+        return _decode_generally(ctx, content)
+    return _page_of(ctx, envelopes)
+
+
+def _page_of(ctx: MeldingContext, envelopes: Sequence[Any]) -> feed.Page:
     final: dict[str, tuple[str, Any]] = {}
     for envelope in envelopes:
         op = "put" if isinstance(envelope, _Vastgelegd) else "del"
         final[envelope.data.registratie_id] = (op, envelope.data)
     last = envelopes[-1].position if envelopes else 0
     return feed.Page(len(envelopes), last, _ingest_batch(ctx, final))
+
+
+def _decode_generally(ctx: MeldingContext, content: bytes) -> feed.Page:
+    page = feed.events_page(content)
+    return replace(page, batch=decode_ingest_events(ctx, page.batch))
 
 
 def decode_ingest_events(ctx: MeldingContext, events: Sequence[dict[str, Any]]) -> IngestBatch:

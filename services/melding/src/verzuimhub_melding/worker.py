@@ -75,8 +75,8 @@ def ingest_consumer(app: FastAPI, client: Any) -> FeedConsumer:
     async def handler(session: Any, batch: service.IngestBatch) -> None:
         await service.apply_ingest_events(session, ctx, batch)
 
-    def decode(content: bytes) -> Page:
-        return service.decode_ingest_feed(ctx, content)
+    async def decode(content: bytes) -> Page:
+        return await service.decode_ingest_feed_in_turns(ctx, content)
 
     return FeedConsumer(
         name="ingest",
