@@ -263,3 +263,53 @@ async def test_a_page_is_served_one_event_per_line_and_cuts_into_arrays(
     assert [e for part in parts for e in part] == whole
     assert list(feed.page_chunks(b"[]", 3)) == [b"[]"]
     assert list(feed.page_chunks(orjson.dumps(whole), 3)) == [orjson.dumps(whole)]
+
+
+async def test_a_running_consumer_reports_its_lag_from_its_cursor(
+    db_urls: dict[str, str],
+    app_client: Callable[..., Any],
+    mint: Callable[..., str],
+) -> None:
+    """While a batch is applied, the next one is prefetched: its lag counts from the cursor
+    (the batch being applied is still to do), so the consumer is still catching up when it
+    fetches the last batch of a backlog (melding's rules wait while it catches up)."""
+    await truncate(db_urls["ingest"])
+    await truncate(db_urls["melding"])
+    size = 10
+    producer = Database(db_urls["ingest"])
+    async with producer.transaction() as session:
+        events = [feed.Event("melding", "t", {"i": i}) for i in range(3 * size)]
+        await feed.append(session, FEED, events, source="u")
+    await producer.dispose()
+    consumer_db = Database(db_urls["melding"])
+    lags: list[int] = []
+    stop = asyncio.Event()
+
+    def on_lag(_: str, lag: int) -> None:
+        lags.append(lag)
+        if lag == 0:
+            stop.set()
+
+    async def handler(_: Any, events: list[dict[str, Any]]) -> None:
+        await asyncio.sleep(0.05)  # the prefetch of the next batch lands meanwhile
+
+    try:
+        async with app_client("ingest") as ingest:
+            consumer = feed.FeedConsumer(
+                name="ingest",
+                url="/v1/feed",
+                token=lambda: mint("consumer", consumer="melding"),
+                cursors=CURSORS,
+                transaction=consumer_db.transaction,
+                handler=handler,
+                client=ingest,
+                batch_size=size,
+                on_lag=on_lag,
+            )
+            await asyncio.wait_for(consumer.run(stop, idle_seconds=0.01), timeout=30)
+            assert await consumer.cursor() == 3 * size
+    finally:
+        await consumer_db.dispose()
+    # The first fetch at 0, then each prefetch while the batch before it is applied.
+    assert lags[:4] == [3 * size, 3 * size, 2 * size, size]
+    assert lags[-1] == 0

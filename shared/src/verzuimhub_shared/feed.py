@@ -340,8 +340,10 @@ class FeedConsumer:
             position = (await session.execute(query)).scalar_one()
         return int(position)
 
-    async def fetch(self, after: int) -> Page:
-        """The batch after position ``after``, decoded."""
+    async def fetch(self, after: int, *, cursor: int | None = None) -> Page:
+        """The batch after position ``after``, decoded. ``cursor``: where the consumer's
+        cursor stands, when that is not ``after`` (a prefetch, while the batch before it is
+        applied)."""
         response = await self._client.get(
             self.url,
             params={"after": after, "limit": self.batch_size},
@@ -355,7 +357,8 @@ class FeedConsumer:
                 # From the cursor, not from the end of this batch: the batch is not applied
                 # yet (a prefetched one waits behind the batch being applied), and a
                 # consumer about to apply its last batch of a backlog is still catching up.
-                self._on_lag(self.name, max(0, self.last_seen_head - after))
+                at = after if cursor is None else cursor
+                self._on_lag(self.name, max(0, self.last_seen_head - at))
         page = self._decode(response.content)
         return await page if inspect.isawaitable(page) else page
 
@@ -405,7 +408,7 @@ class FeedConsumer:
                     prefetch = None
                     if page.count >= self.batch_size:  # more is likely waiting
                         nxt = page.last_position
-                        task = asyncio.create_task(self.fetch(nxt))
+                        task = asyncio.create_task(self.fetch(nxt, cursor=after))
                         task.add_done_callback(_retrieve)  # a discarded failure stays quiet
                         prefetch = (nxt, task)
                     applied = await self._apply(after, page)
