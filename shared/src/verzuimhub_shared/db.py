@@ -184,8 +184,7 @@ async def copy_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str
     (``date`` for a date, an aware ``datetime`` for a timestamp).
     """
     if rows:
-        columns = tuple(rows[0])
-        await copy_records(session, table, columns, list(map(_record_of(columns), rows)))
+        await copy_records(session, table, *_as_records(rows))
 
 
 async def copy_records(
@@ -224,9 +223,8 @@ async def insert_new(
     if len(rows) >= COPY_MIN_ROWS and session.get_bind().dialect.name == "postgresql":
         connection = await driver(session)
         try:
-            columns = tuple(rows[0])
             async with connection.transaction():  # a savepoint in the session's transaction
-                await _copy(connection, table, columns, list(map(_record_of(columns), rows)))
+                await _copy(connection, table, *_as_records(rows))
         except asyncpg.UniqueViolationError:
             pass  # the rows again, below, without the ones already there
         except asyncpg.PostgresError as exc:
@@ -245,6 +243,12 @@ async def _copy(
     await connection.copy_records_to_table(
         table.name, records=records, columns=columns, schema_name=table.schema
     )
+
+
+def _as_records(rows: Sequence[dict[str, Any]]) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    """Rows with the same keys as (their columns, each row's values in that order)."""
+    columns = tuple(rows[0])
+    return columns, list(map(_record_of(columns), rows))
 
 
 def _record_of(columns: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
@@ -508,30 +512,49 @@ async def rows_by_keys(
     session: AsyncSession, key: Any, keys: Iterable[Any], *columns: Any
 ) -> Sequence[Sequence[Any]]:
     """:func:`by_keys` for ``columns`` of plain rows, as tuples in ``columns`` order
-    (positional only). On PostgreSQL the statement goes around SQLAlchemy's execution and
-    result layers (:func:`pg_fetch`): a replay's batch looks up thousands of keys and gets
-    thousands of rows back, and SQLAlchemy's processing of a row cost more than asyncpg's
-    decoding of it. The keys are probed as :func:`by_keys` probes them."""
+    (positional only), through :func:`fetch_plain`: a replay's batch looks up thousands of
+    keys and gets thousands of rows back. The keys are probed as :func:`by_keys` probes
+    them."""
     keys = list(dict.fromkeys(keys))
     if not keys:
         return []
     if session.get_bind().dialect.name != "postgresql":
         return (await by_keys(session, key, keys, *columns)).all()
-    sql = _by_keys_sql(key.table, key.name, tuple(c.name for c in columns))
+    statement = _rows_by_keys_statement(key, columns)
     if len(keys) > PROBED_KEYS_MAX:
-        return await pg_fetch(session, sql, keys)
+        return await fetch_plain(session, statement, {"keys": keys})
     async with index_scans_only(session):
-        return await pg_fetch(session, sql, keys)
+        return await fetch_plain(session, statement, {"keys": keys})
 
 
 @lru_cache(maxsize=64)
-def _by_keys_sql(table: Table, key: str, columns: tuple[str, ...]) -> str:
-    names = ", ".join(f'"{name}"' for name in columns)
-    # The array's type without the column's collation: the column's own decides (and a
-    # COLLATE clause cannot stand inside a cast).
-    kind = re.sub(r'\s+COLLATE\s+"[^"]*"', "", _pg_type(table, key))
-    where = f'"{key}" = ANY($1::{kind}[])'
-    return f'SELECT {names} FROM "{table.name}" WHERE {where}'
+def _rows_by_keys_statement(key: Any, columns: tuple[Any, ...]) -> Any:
+    """:func:`by_keys`' statement on PostgreSQL, the keys left to the parameter ``keys``."""
+    return select(*columns).where(_any_key(key))
+
+
+async def fetch_plain(
+    session: AsyncSession, statement: Any, params: dict[str, Any]
+) -> Sequence[Sequence[Any]]:
+    """The rows of a Core ``SELECT`` with named ``bindparam``s, as plain tuples. On
+    PostgreSQL it runs around SQLAlchemy's execution and result layers (:func:`pg_fetch`),
+    compiled once per statement object (make it once, e.g. in an ``lru_cache``d function):
+    for statements that return thousands of rows, whose processing by SQLAlchemy's result
+    layer cost more than asyncpg's decoding of them. Elsewhere through the session."""
+    if session.get_bind().dialect.name != "postgresql":
+        return (await session.execute(statement, params)).all()
+    sql, names = _compiled_for_asyncpg(statement)
+    return await pg_fetch(session, sql, *(params[name] for name in names))
+
+
+@lru_cache(maxsize=64)
+def _compiled_for_asyncpg(statement: Any) -> tuple[str, tuple[str, ...]]:
+    """A Core statement as asyncpg's SQL (``$n`` parameters), and its parameters' names in
+    ``$n`` order."""
+    from sqlalchemy.dialects.postgresql.asyncpg import dialect
+
+    compiled = statement.compile(dialect=dialect())
+    return str(compiled), tuple(compiled.positiontup or ())
 
 
 async def delete_by_keys(session: AsyncSession, key: Any, keys: Sequence[Any]) -> None:
@@ -552,11 +575,14 @@ def _one_of(key: Any, keys: list[Any], postgres: bool) -> Any:
     """``key = ANY(:keys)`` on PostgreSQL (one array parameter: one prepared statement
     whatever the count, where an expanding IN is compiled per length); ``key IN (…)``
     elsewhere."""
-    if not postgres:
-        return key.in_(keys)
+    return _any_key(key, keys) if postgres else key.in_(keys)
+
+
+def _any_key(key: Any, keys: list[Any] | None = None) -> Any:
+    """``key = ANY(:keys)``: the keys as one array parameter named ``keys``."""
     from sqlalchemy import any_, bindparam
 
-    return key == any_(bindparam(None, keys, type_=postgresql.ARRAY(key.type)))
+    return key == any_(bindparam("keys", keys, type_=postgresql.ARRAY(key.type)))
 
 
 @lru_cache(maxsize=256)

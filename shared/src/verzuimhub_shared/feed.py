@@ -51,7 +51,14 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verzuimhub_shared.crypto import Sealer
-from verzuimhub_shared.db import code, copy_rows, index_scans_only, insert_ignore, pg_fetch
+from verzuimhub_shared.db import (
+    code,
+    copy_rows,
+    fetch_plain,
+    index_scans_only,
+    insert_ignore,
+    pg_fetch,
+)
 from verzuimhub_shared.logging import get_logger
 
 CLOUDEVENTS_BATCH = "application/cloudevents-batch+json"
@@ -209,17 +216,9 @@ async def read_batch(
     # (on disk) for each page: a page of 5,000 of 60,000 events took 60–100 ms instead of
     # 2, and a replay from position 0 grew with the square of the backlog.
     async with index_scans_only(session):
-        if session.get_bind().dialect.name == "postgresql":
-            # Around SQLAlchemy's result layer (a page is up to 5,000 rows): see db.driver.
-            result: Any = await pg_fetch(session, _page_sql(t.name), consumer, after, limit)
-        else:
-            query = (
-                select(t.c.sealed, t.c.body)
-                .where(t.c.consumer == consumer, t.c.position > after)
-                .order_by(t.c.position)
-                .limit(limit)
-            )
-            result = await session.execute(query)
+        # A page is up to 5,000 rows: plain rows, around SQLAlchemy's result layer.
+        params = {"consumer": consumer, "after": after, "limit": limit}
+        result = await fetch_plain(session, _page_statement(t), params)
     parts = []
     for sealed, body in result:
         if sealed:
@@ -251,10 +250,12 @@ def page_chunks(content: bytes, size: int) -> Iterator[bytes]:
 
 
 @lru_cache(maxsize=8)
-def _page_sql(table: str) -> str:
+def _page_statement(events: Table) -> Any:
     return (
-        f'SELECT sealed, body FROM "{table}" WHERE consumer = $1 AND position > $2'
-        " ORDER BY position LIMIT $3"
+        select(events.c.sealed, events.c.body)
+        .where(events.c.consumer == bindparam("consumer"), events.c.position > bindparam("after"))
+        .order_by(events.c.position)
+        .limit(bindparam("limit"))
     )
 
 
