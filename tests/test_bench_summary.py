@@ -193,16 +193,24 @@ def test_a_process_cpu_counts_all_its_threads(hub_bench: ModuleType) -> None:
     import threading
     import time
 
+    spun = threading.Event()
+    release = threading.Event()
+
     def spin() -> None:
-        end = time.thread_time() + 0.3
+        end = time.thread_time() + 0.05
         while time.thread_time() < end:
             pass
+        spun.set()
+        release.wait(10)  # alive, so its task is still listed when the CPU is read
 
     before = hub_bench.cpu_seconds(os.getpid())
     worker = threading.Thread(target=spin)
     worker.start()
-    time.sleep(0.05)  # the worker's CPU is read while it still runs
-    during = hub_bench.cpu_seconds(os.getpid())
-    worker.join()
-    assert during - before >= 0.01  # only the worker ran meanwhile; the main thread slept
+    try:
+        assert spun.wait(30)  # however loaded the machine, the worker has had 50 ms of CPU
+        during = hub_bench.cpu_seconds(os.getpid())
+    finally:
+        release.set()
+        worker.join()
+    assert during - before >= 0.04  # the worker's 50 ms, less a tick not yet accounted
     assert hub_bench.cpu_seconds(2**22 + 12345) == 0.0  # no such process
