@@ -193,3 +193,38 @@ async def test_query_parameters_of_a_dependency_and_aliases_are_known() -> None:
     assert plain.status_code == 200
     assert bad.status_code == 400
     assert [p["name"] for p in bad.json()["invalidParams"]] == ["after", "y"]
+
+
+async def test_a_request_cancelled_as_its_body_arrives_stays_cancelled() -> None:
+    """A caller's cancellation (a client's own time-out, in process) that lands just as a
+    body part arrives is not swallowed: the request does not run on to an answer."""
+    import asyncio
+
+    from verzuimhub_shared.metrics import Metrics
+    from verzuimhub_shared.middleware import EdgeMiddleware
+
+    answered: list[bytes] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()  # the body: the caller is cancelled as it arrives
+        await asyncio.sleep(0)
+        answered.append(b"ran on")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    edge = EdgeMiddleware(app, api_version="1", metrics=Metrics("test"), max_body_bytes=1000)
+    caller: asyncio.Task[None] | None = None
+
+    async def receive() -> dict[str, Any]:
+        assert caller is not None
+        caller.cancel()
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: Any) -> None:
+        pass
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/x", "headers": [], "app": None}
+    caller = asyncio.create_task(edge(scope, receive, send))
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    assert answered == []

@@ -420,7 +420,8 @@ class FeedConsumer:
                     backoff = min(backoff * 2, 10.0)
                 if applied == 0:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), timeout=backoff)
+                        async with asyncio.timeout(backoff):  # not wait_for: see middleware
+                            await stop.wait()
         finally:
             if prefetch is not None:
                 prefetch[1].cancel()

@@ -121,7 +121,11 @@ class EdgeMiddleware:
             if body_done:  # after the body: a disconnect may take as long as it takes
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), self.body_timeout)
+                # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that lands
+                # as the part arrives (the request then ran on to an answer nobody awaited),
+                # and it runs each receive() in a task of its own.
+                async with asyncio.timeout(self.body_timeout):
+                    message = await receive()
             except TimeoutError:
                 raise RequestTimeout(
                     f"Geen deel van de inhoud ontvangen binnen {self.body_timeout:g} s"
