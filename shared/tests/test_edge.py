@@ -223,7 +223,13 @@ async def test_a_request_cancelled_as_its_body_arrives_stays_cancelled() -> None
     async def send(message: Any) -> None:
         pass
 
-    scope = {"type": "http", "method": "POST", "path": "/v1/x", "headers": [], "app": None}
+    scope: dict[str, Any] = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/x",
+        "headers": [],
+        "app": None,
+    }
     caller = asyncio.create_task(edge(scope, receive, send))
     with pytest.raises(asyncio.CancelledError):
         await caller

@@ -155,12 +155,15 @@ async def test_beyond_max_waiting_a_request_is_refused_at_once() -> None:
     groups = GroupCommit(work, max_waiting=2)
     first = asyncio.create_task(groups.submit("a"))
     await asyncio.sleep(0.01)  # "a" is being written: it no longer waits
+    assert groups.waiting == 0
     waiting = [asyncio.create_task(groups.submit(x)) for x in "bc"]
     await asyncio.sleep(0)
+    assert groups.waiting == 2
     with pytest.raises(GroupCommitBusy):
         await groups.submit("d")
     work.release.set()
     assert [await first, *[await t for t in waiting]] == ["A", "B", "C"]
+    assert groups.waiting == 0
     assert await groups.submit("e") == "E"  # room again
 
 

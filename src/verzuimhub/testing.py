@@ -31,6 +31,20 @@ from verzuimhub_shared.testing.postgres import PostgresServer, ensure_server
 T = TypeVar("T")
 
 
+async def eventually(check: Callable[[], Awaitable[bool] | bool], seconds: float = 10.0) -> None:
+    """Wait until ``check()`` holds (polled every 10 ms), or fail after ``seconds``: for a
+    test that must see a request arrive, without betting on how long a loaded machine
+    takes."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        held = check()
+        if held if isinstance(held, bool) else await held:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"not so within {seconds} s: {getattr(check, '__name__', check)}")
+        await asyncio.sleep(0.01)
+
+
 def run_sync(coro: Awaitable[T]) -> T:
     """Run a coroutine to completion on a private loop (safe from sync fixtures)."""
 

@@ -12,7 +12,7 @@ import orjson
 import pytest
 from sqlalchemy.exc import DBAPIError
 
-from verzuimhub.testing import make_bsn, registratie
+from verzuimhub.testing import eventually, make_bsn, registratie
 from verzuimhub_shared.group_commit import GroupCommit
 
 CONCURRENT = 40
@@ -170,8 +170,10 @@ async def test_when_too_many_wait_a_request_is_answered_503_at_once(
     from verzuimhub_ingest import api
 
     stalled = asyncio.Event()
+    writing = asyncio.Event()
 
     async def stuck(items: list[Any]) -> list[Any]:
+        writing.set()
         await stalled.wait()
         raise RuntimeError("released at the end of the test")
 
@@ -184,10 +186,10 @@ async def test_when_too_many_wait_a_request_is_answered_503_at_once(
             body = registratie(schoolRegistratieId=f"s{i}", pgn=make_bsn(30 + i))
             return client.post("/v1/registraties", json=body, headers=school)
 
-        pending = []
-        for i in range(2):  # the first is being written, the second waits
-            pending.append(asyncio.create_task(post(i)))
-            await asyncio.sleep(0.2)
+        pending = [asyncio.create_task(post(0))]
+        await eventually(writing.is_set)  # the first is being written
+        pending.append(asyncio.create_task(post(1)))
+        await eventually(lambda: groups.waiting == 1)  # the second waits
         try:
             refused = await asyncio.wait_for(post(9), timeout=10)
         finally:

@@ -19,7 +19,7 @@ async def marks_and_meldingen(hub: Any) -> tuple[int, int]:
         return await repo.marked_count(session), len(meldingen)
 
 
-async def wait_until_evaluated(hub: Any, limit: float = 10.0) -> float:
+async def wait_until_evaluated(hub: Any, limit: float = 20.0) -> float:
     started = time.monotonic()
     while (await marks_and_meldingen(hub))[0]:
         assert time.monotonic() - started < limit, "the marks were never evaluated"
@@ -47,13 +47,14 @@ async def evaluator(hub: Any) -> AsyncIterator[None]:
 
 
 async def test_marks_wait_while_catching_up_and_no_longer_than_the_bound(hub: Any) -> None:
-    await consumed_truant_week(hub, 71, defer_seconds=1.0)
+    # The bound leaves a loaded machine 1.4 s of slack on either side of the checks.
+    await consumed_truant_week(hub, 71, defer_seconds=2.0)
     hub.melding_app.state.catching_up = True  # what the lag report says on a backlog
     async with evaluator(hub):
         await asyncio.sleep(0.4)
         assert await marks_and_meldingen(hub) == (1, 0)  # younger than the bound: waits
         waited = await wait_until_evaluated(hub)
-        assert 0.2 < waited < 3.0  # evaluated once the mark is older than the bound
+        assert 0.2 < waited < 6.0  # evaluated once the mark is older than the bound
         assert await marks_and_meldingen(hub) == (0, 1)  # the V3 concept
 
 
@@ -61,7 +62,7 @@ async def test_at_the_head_of_the_feed_marks_are_evaluated_at_once(hub: Any) -> 
     await consumed_truant_week(hub, 72, defer_seconds=30.0)
     assert hub.melding_app.state.catching_up is False  # the lag report: nothing to fetch
     async with evaluator(hub):
-        assert await wait_until_evaluated(hub) < 2.0
+        assert await wait_until_evaluated(hub) < 10.0  # not the 30 s defer or poll
         assert await marks_and_meldingen(hub) == (0, 1)
 
 
@@ -70,7 +71,7 @@ async def test_the_consumer_wakes_the_evaluator_instead_of_its_next_poll(hub: An
     async with evaluator(hub):
         await asyncio.sleep(0.1)  # found nothing marked: resting until woken or polled
         await consumed_truant_week(hub, 73, defer_seconds=30.0)  # commits, then wakes it
-        assert await wait_until_evaluated(hub) < 2.0
+        assert await wait_until_evaluated(hub) < 10.0  # not the 30 s defer or poll
         assert await marks_and_meldingen(hub) == (0, 1)
 
 
@@ -83,5 +84,5 @@ async def test_marks_deferred_by_a_catch_up_are_evaluated_as_soon_as_it_ends(hub
         await asyncio.sleep(0.3)
         assert await marks_and_meldingen(hub) == (1, 0)
         on_lag("ingest", 0)  # caught up: the evaluator is woken, not left to its poll
-        assert await wait_until_evaluated(hub) < 2.0
+        assert await wait_until_evaluated(hub) < 10.0  # not the 30 s defer or poll
         assert await marks_and_meldingen(hub) == (0, 1)

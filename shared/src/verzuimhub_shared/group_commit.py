@@ -59,6 +59,11 @@ class GroupCommit(Generic[T, R]):
         self._waiting: list[tuple[T, asyncio.Future[R]]] = []
         self._writers: set[asyncio.Task[None]] = set()
 
+    @property
+    def waiting(self) -> int:
+        """Items submitted and not yet taken into a group."""
+        return len(self._waiting)
+
     async def submit(self, item: T) -> R:
         """Wait for ``item``'s group to be committed; its result, or its own error."""
         if len(self._waiting) >= self._max_waiting:

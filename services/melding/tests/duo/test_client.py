@@ -12,6 +12,7 @@ import orjson
 import pytest
 from fastapi import FastAPI
 
+from verzuimhub.testing import eventually
 from verzuimhub_melding.duo.breaker import BreakerState, CircuitBreaker
 from verzuimhub_melding.duo.client import (
     DuoCircuitOpen,
@@ -183,7 +184,11 @@ async def test_a_retry_while_duo_still_works_on_the_key_is_a_retryable_409(
 ) -> None:
     await duo_test.storingen(timeoutRate=1.0, hangMs=10_000)
     slow = asyncio.create_task(_duo(duo_http, timeout=30).submit(make_melding()))
-    await asyncio.sleep(0.05)
+
+    async def received() -> bool:  # from then on it is in progress
+        return bool(await duo_test.verzoeken())
+
+    await eventually(received)
     duo = _duo(duo_http)
     with pytest.raises(DuoRetryableError) as caught:
         await duo.submit(make_melding())
