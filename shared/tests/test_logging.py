@@ -1,32 +1,75 @@
 """The service's log lines: one JSON object each, with what we bind and nothing a record
-gathers on its own (call site, thread, process)."""
+gathers on its own (call site, thread, process); ours and the standard library's alike."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+import sys
+from collections.abc import Iterator
 
 import orjson
+import pytest
+import structlog
 
 from verzuimhub_shared.logging import configure_logging, get_logger
 
 
-def test_a_log_line_is_one_json_object_of_what_was_logged() -> None:
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
     root = logging.getLogger()
-    saved = (list(root.handlers), root.level)
+    saved = (list(root.handlers), root.level, structlog.get_config())
     try:
-        configure_logging("INFO", json=True)
-        out = io.StringIO()
-        handler = root.handlers[0]
-        assert isinstance(handler, logging.StreamHandler)
-        handler.setStream(out)
-        get_logger("t").info("http_request", status=201, duration_ms=1.5)
-        logging.getLogger("plain").warning("from the standard library")
+        yield
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
-    ours, foreign = (orjson.loads(line) for line in out.getvalue().splitlines())
+        structlog.configure(**saved[2])
+
+
+def _lines(level: str) -> list[dict[str, object]]:
+    """What a module's logger (taken at import, before configuration) and the standard
+    library print once the service configured logging at ``level``."""
+    log = get_logger("t")
+    out = io.StringIO()
+    with contextlib.redirect_stderr(out):
+        configure_logging(level, json=True)
+        log.info("http_request", status=201, duration_ms=1.5)
+        log.warning("feed_fetch_failed", exc_type="ConnectError")
+        logging.getLogger("plain").warning("from the standard library")
+        logging.getLogger("plain").info("below WARNING")
+    assert sys.stderr is not out
+    return [orjson.loads(line) for line in out.getvalue().splitlines()]
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_a_log_line_is_one_json_object_of_what_was_logged() -> None:
+    ours, warned, foreign, _ = _lines("INFO")
     assert set(ours) == {"event", "level", "timestamp", "status", "duration_ms"}
     assert (ours["event"], ours["level"], ours["status"]) == ("http_request", "info", 201)
+    assert (warned["event"], warned["level"]) == ("feed_fetch_failed", "warning")
     assert set(foreign) == {"event", "level", "timestamp"}
     assert foreign["event"] == "from the standard library"
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_lines_below_the_level_are_not_written() -> None:
+    (warned, foreign) = _lines("WARNING")
+    assert warned["event"] == "feed_fetch_failed"
+    assert foreign["event"] == "from the standard library"
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_an_exception_is_rendered_into_its_line() -> None:
+    log = get_logger("t")
+    out = io.StringIO()
+    with contextlib.redirect_stderr(out):
+        configure_logging("INFO", json=True)
+        try:
+            raise RuntimeError("kapot")
+        except RuntimeError:
+            log.exception("worker_crashed")
+    (line,) = (orjson.loads(text) for text in out.getvalue().splitlines())
+    assert line["event"] == "worker_crashed"
+    assert "RuntimeError: kapot" in str(line["exception"])
