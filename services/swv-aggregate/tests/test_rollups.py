@@ -7,15 +7,19 @@ import random
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
 from sqlalchemy import select, text
 
+from verzuimhub.services import service
+from verzuimhub.testing import run_sync
 from verzuimhub_shared import events as ev
 from verzuimhub_shared.calendar import region_calendar
 from verzuimhub_shared.db import Database
+from verzuimhub_shared.migrations import upgrade
 from verzuimhub_shared.refdata import sample_refdata
 from verzuimhub_swv_aggregate import repository as repo
 from verzuimhub_swv_aggregate.models import Rollup
@@ -41,9 +45,21 @@ def context() -> AggregateContext:
     return AggregateContext(refdata=sample_refdata(), minutes_per_lesdag=MINUTES)
 
 
+@pytest.fixture(params=["postgresql", "sqlite"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """swv-aggregate's database, on PostgreSQL and on the embedded default (SQLite): the two
+    write their state with different statements."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("clean_dbs")["swv-aggregate"])
+    url = f"sqlite+aiosqlite:///{tmp_path / 'swv.db'}"
+    run_sync(upgrade(service("swv-aggregate").migrations_package or "", url))
+    return url
+
+
 @pytest_asyncio.fixture
-async def db(clean_dbs: dict[str, str]) -> AsyncIterator[Database]:
-    database = Database(clean_dbs["swv-aggregate"])
+async def db(db_url: str) -> AsyncIterator[Database]:
+    url = db_url
+    database = Database(url)
     yield database
     await database.dispose()
 
@@ -171,7 +187,11 @@ async def apply_in_batches(
 
 async def wipe(db: Database) -> None:
     async with db.transaction() as session:
-        await session.execute(text("TRUNCATE " + ", ".join(STATE_TABLES)))
+        if session.get_bind().dialect.name == "postgresql":
+            await session.execute(text("TRUNCATE " + ", ".join(STATE_TABLES)))
+            return
+        for table in STATE_TABLES:
+            await session.execute(text(f"DELETE FROM {table}"))
 
 
 # --- tests -------------------------------------------------------------------------------
