@@ -10,7 +10,6 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 import pytest_asyncio
 from sqlalchemy import select, text
@@ -29,8 +28,6 @@ from verzuimhub_swv_aggregate.service import (
     AggregateContext,
     apply_ingest_events,
     apply_melding_events,
-    decode_ingest_events,
-    decode_ingest_feed,
 )
 
 MINUTES = {"po": 300, "sbo": 300, "so": 300, "vo": 330, "vso": 330, "mbo": 330}
@@ -224,18 +221,6 @@ async def test_a_malformed_event_is_skipped_and_the_rest_of_its_batch_applied(
     broken = [*events[:20], _event(ev.REGISTRATIE_VASTGELEGD, 0, bad), no_data, *events[20:]]
     await apply_in_batches(db, broken, size=len(broken))  # one batch
     assert await stored_rollups(db) == expected_rollups(live)
-
-
-def test_a_feed_page_decodes_to_the_operations_of_its_events() -> None:
-    events, _ = registration_feed(seed=9, n=30)
-    content = b"[" + b",\n".join(orjson.dumps(e) for e in events) + b"]"
-    page = decode_ingest_feed(content)
-    assert (page.count, page.last_position) == (len(events), events[-1]["position"])
-    assert page.batch == decode_ingest_events(events)
-    ops = page.batch.registraties
-    assert [rid for rid, _ in ops] == [e["data"]["registratieId"] for e in events]
-    retracted = [state is None for _, state in ops]
-    assert retracted == ["leerling" not in e["data"] for e in events]
 
 
 async def test_a_retraction_removes_every_trace(db: Database) -> None:

@@ -20,17 +20,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
 from typing import Any, cast
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import Table, bindparam, delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verzuimhub_shared import events as ev
-from verzuimhub_shared import feed
 from verzuimhub_shared.calendar import SchoolCalendar, region_calendar
 from verzuimhub_shared.db import (
     bulk_delete,
@@ -194,7 +193,8 @@ class PupilPeriod:
             self.deelname += sign * reg.minuten
 
 
-def _reg_state(parsed: ev.RegistratieVoorSwv) -> RegState:
+def _reg_state(data: dict[str, Any]) -> RegState:
+    parsed = ev.RegistratieVoorSwv.model_validate(data)
     return RegState(
         leerling=parsed.leerling,
         swv=parsed.swv,
@@ -562,54 +562,17 @@ async def _apply_meldingen(
 # --- the handlers ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class IngestOps:
-    """A batch of ingest's swv-aggregate projection, decoded: per registration and per
-    vrijstelling its new state in feed order (None: retracted). Pure work, no database: the
-    consumer decodes the next batch while the current one waits on the database."""
-
-    registraties: list[tuple[str, RegState | None]]
-    vrijstellingen: list[tuple[str, VrijState | None]]
-    last_position: int
-
-
-_REGISTRATIES = TypeAdapter(list[ev.RegistratieVoorSwv])
-
-
-def decode_ingest_feed(content: bytes) -> feed.Page:
-    """A response of ingest's feed for swv-aggregate, decoded (the consumer's ``decode``)."""
-    page = feed.events_page(content)
-    return replace(page, batch=decode_ingest_events(page.batch))
-
-
-def decode_ingest_events(events: Sequence[dict[str, Any]]) -> IngestOps:
-    """The operations of a batch of events. A malformed event must not stop the feed
-    forever: it is logged (without data) and skipped. The registrations, nearly all of a
-    batch, are validated in one call (a call per event cost ~3 µs more an event); should
-    one be malformed, each is validated on its own to find it."""
-    kinds = [event.get("type") for event in events]
-    registered = [
-        event.get("data") or {}
-        for event, kind in zip(events, kinds, strict=True)
-        if kind == ev.REGISTRATIE_VASTGELEGD
-    ]
-    try:
-        validated: list[ev.RegistratieVoorSwv] | None = _REGISTRATIES.validate_python(registered)
-    except ValidationError:
-        validated = None  # one is malformed: each is validated on its own below, to find it
-    in_order = iter(validated or ())
+async def apply_ingest_events(
+    session: AsyncSession, events: list[dict[str, Any]], ctx: AggregateContext
+) -> None:
+    """Apply a batch of ingest's swv-aggregate projection (the FeedConsumer handler)."""
     reg_ops: list[tuple[str, RegState | None]] = []
     vrij_ops: list[tuple[str, VrijState | None]] = []
-    for event, kind in zip(events, kinds, strict=True):
-        data = event.get("data") or {}
+    for event in events:
+        kind, data = event.get("type"), event.get("data") or {}
         try:
             if kind == ev.REGISTRATIE_VASTGELEGD:
-                reg = (
-                    next(in_order)
-                    if validated is not None
-                    else ev.RegistratieVoorSwv.model_validate(data)
-                )
-                reg_ops.append((reg.registratie_id, _reg_state(reg)))
+                reg_ops.append((data["registratieId"], _reg_state(data)))
             elif kind == ev.REGISTRATIE_INGETROKKEN:
                 parsed = ev.RegistratieIngetrokkenVoorSwv.model_validate(data)
                 reg_ops.append((parsed.registratie_id, None))
@@ -621,26 +584,14 @@ def decode_ingest_events(events: Sequence[dict[str, Any]]) -> IngestOps:
             else:
                 log.warning("feed_event_ignored", feed="ingest", type=kind)
         except (KeyError, ValidationError):
+            # A malformed event must not stop the feed forever; it is logged (without data).
             log.error(
                 "feed_event_invalid", feed="ingest", type=kind, position=event.get("position")
             )
-    last = int(events[-1].get("position") or 0) if events else 0
-    return IngestOps(reg_ops, vrij_ops, last)
-
-
-async def apply_ingest_events(
-    session: AsyncSession, events: list[dict[str, Any]], ctx: AggregateContext
-) -> None:
-    """Apply a batch of ingest's swv-aggregate projection (events as the feed serves them)."""
-    await apply_ingest_ops(session, decode_ingest_events(events), ctx)
-
-
-async def apply_ingest_ops(session: AsyncSession, ops: IngestOps, ctx: AggregateContext) -> None:
-    """Apply a decoded batch (the FeedConsumer handler, with :func:`decode_ingest_feed`)."""
     rollups: dict[RollupKey, int] = defaultdict(int)
     flows: dict[FlowKey, int] = defaultdict(int)
-    await _apply_registraties(session, ops.registraties, ctx, rollups)
-    await _apply_vrijstellingen(session, ops.vrijstellingen, flows)
+    await _apply_registraties(session, reg_ops, ctx, rollups)
+    await _apply_vrijstellingen(session, vrij_ops, flows)
     await repo.add_rollups(session, rollups)
     await repo.add_flows(session, flows)
 
@@ -678,7 +629,5 @@ __all__ = [
     "NATIONAL",
     "AggregateContext",
     "apply_ingest_events",
-    "apply_ingest_ops",
     "apply_melding_events",
-    "decode_ingest_feed",
 ]

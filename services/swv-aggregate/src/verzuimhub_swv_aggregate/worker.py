@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
@@ -15,7 +14,7 @@ from sqlalchemy import delete as sql_delete
 from verzuimhub_shared import retention
 from verzuimhub_shared.app import Worker
 from verzuimhub_shared.db import Database
-from verzuimhub_shared.feed import FeedConsumer, Handler, Page, events_page
+from verzuimhub_shared.feed import FeedConsumer, Handler
 from verzuimhub_shared.http import http_client
 from verzuimhub_shared.metrics import Metrics, feed_lag_reporter
 from verzuimhub_shared.periods import school_year_of
@@ -29,9 +28,8 @@ from verzuimhub_swv_aggregate.models import (
 from verzuimhub_swv_aggregate.periods import week_label
 from verzuimhub_swv_aggregate.service import (
     AggregateContext,
-    apply_ingest_ops,
+    apply_ingest_events,
     apply_melding_events,
-    decode_ingest_feed,
 )
 from verzuimhub_swv_aggregate.settings import SwvSettings
 
@@ -44,12 +42,7 @@ def _token(settings: SwvSettings) -> str:
 
 
 def consumer(
-    app: FastAPI,
-    name: str,
-    client: Any,
-    handler: Handler,
-    batch_size: int,
-    decode: Callable[[bytes], Page] = events_page,
+    app: FastAPI, name: str, client: Any, handler: Handler, batch_size: int
 ) -> FeedConsumer:
     settings: SwvSettings = app.state.settings
     db: Database = app.state.db
@@ -62,62 +55,39 @@ def consumer(
         handler=handler,
         client=client,
         batch_size=batch_size,
-        decode=decode,
         on_lag=feed_lag_reporter(app.state.metrics),
     )
 
 
-async def _run(
-    app: FastAPI,
-    stop: asyncio.Event,
-    name: str,
-    base_url: str,
-    apply: Callable[[Any, Any, AggregateContext], Awaitable[None]],
-    last_position: Callable[[Any], int],
-    decode: Callable[[bytes], Page] = events_page,
-) -> None:
+async def _run(app: FastAPI, stop: asyncio.Event, name: str, base_url: str, apply: Any) -> None:
     settings: SwvSettings = app.state.settings
     ctx: AggregateContext = app.state.aggregate
     metrics: Metrics = app.state.metrics
-
-    async def handler(session: Any, batch: Any) -> None:
-        await apply(session, batch, ctx)
-        metrics.set_gauge(
-            "feed_last_applied_position",
-            "Feed position of the last applied event, per consumed feed.",
-            float(last_position(batch)),
-            {"feed": name},
-        )
-
+    handler: Handler = functools.partial(_apply_and_count, apply, ctx, metrics, name)
     async with http_client(base_url=base_url) as client:
-        await consumer(app, name, client, handler, settings.feed_batch_size, decode).run(stop)
+        await consumer(app, name, client, handler, settings.feed_batch_size).run(stop)
+
+
+async def _apply_and_count(
+    apply: Any, ctx: AggregateContext, metrics: Metrics, name: str, session: Any, events: Any
+) -> None:
+    await apply(session, events, ctx)
+    metrics.set_gauge(
+        "feed_last_applied_position",
+        "Feed position of the last applied event, per consumed feed.",
+        float(events[-1]["position"]),
+        {"feed": name},
+    )
 
 
 async def consume_ingest(app: FastAPI, stop: asyncio.Event) -> None:
-    """Ingest's feed: a batch is decoded (parsed, validated, made into operations) while the
-    batch before it is applied."""
     settings: SwvSettings = app.state.settings
-    await _run(
-        app,
-        stop,
-        "ingest",
-        settings.ingest_url,
-        apply_ingest_ops,
-        lambda ops: ops.last_position,
-        decode_ingest_feed,
-    )
+    await _run(app, stop, "ingest", settings.ingest_url, apply_ingest_events)
 
 
 async def consume_melding(app: FastAPI, stop: asyncio.Event) -> None:
     settings: SwvSettings = app.state.settings
-    await _run(
-        app,
-        stop,
-        "melding",
-        settings.melding_url,
-        apply_melding_events,
-        lambda events: int(events[-1]["position"]),
-    )
+    await _run(app, stop, "melding", settings.melding_url, apply_melding_events)
 
 
 # --- retention -----------------------------------------------------------------------------
