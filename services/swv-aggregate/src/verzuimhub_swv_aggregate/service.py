@@ -33,7 +33,7 @@ from verzuimhub_shared import events as ev
 from verzuimhub_shared.calendar import SchoolCalendar, region_calendar
 from verzuimhub_shared.db import (
     bulk_delete,
-    bulk_upsert,
+    bulk_update,
     by_keys,
     copy_records,
     json_rows,
@@ -169,19 +169,17 @@ class PupilPeriod:
     #: Read from the table (written back by an update), not made by this batch (an insert).
     stored: bool = False
 
-    def flags(self, ctx: AggregateContext) -> set[tuple[str, str]]:
-        """The pupil-count cells this pupil falls in for its scope, sector and period."""
-        flags: set[tuple[str, str]] = set()
+    def flags(self, ctx: AggregateContext) -> Flags:
+        """What decides the pupil-count cells this pupil falls in for its scope, sector and
+        period (see :func:`_cells`)."""
         if self.registraties <= 0:
-            return flags
-        flags.add((LEERLINGEN_NIVEAU, ctx.tier(self.geoorloofd + self.ongeoorloofd, self.gepland)))
-        if self.geoorloofd > 0:
-            flags.add((LEERLINGEN_GEOORLOOFD, ""))
-        if self.ongeoorloofd > 0:
-            flags.add((LEERLINGEN_ONGEOORLOOFD, ""))
-        if self.deelname > 0:
-            flags.add((LEERLINGEN_AFSTAND, ""))
-        return flags
+            return None
+        return (
+            ctx.tier(self.geoorloofd + self.ongeoorloofd, self.gepland),
+            self.geoorloofd > 0,
+            self.ongeoorloofd > 0,
+            self.deelname > 0,
+        )
 
     def add(self, reg: RegState, sign: int) -> None:
         self.registraties += sign
@@ -191,6 +189,27 @@ class PupilPeriod:
             self.ongeoorloofd += sign * reg.minuten
         elif reg.groep == "deelname":
             self.deelname += sign * reg.minuten
+
+
+#: A pupil's tier and whether it has authorised, unauthorised and distance-education
+#: minutes; None without registrations.
+Flags = tuple[str, bool, bool, bool] | None
+
+
+@cache
+def _cells(flags: Flags) -> frozenset[tuple[str, str]]:
+    """The pupil-count cells (metric, category) of these flags (a few dozen distinct)."""
+    if flags is None:
+        return frozenset()
+    tier, geoorloofd, ongeoorloofd, afstand = flags
+    cells = {(LEERLINGEN_NIVEAU, tier)}
+    if geoorloofd:
+        cells.add((LEERLINGEN_GEOORLOOFD, ""))
+    if ongeoorloofd:
+        cells.add((LEERLINGEN_ONGEOORLOOFD, ""))
+    if afstand:
+        cells.add((LEERLINGEN_AFSTAND, ""))
+    return frozenset(cells)
 
 
 def _reg_state(data: dict[str, Any]) -> RegState:
@@ -267,33 +286,51 @@ async def _apply_registraties(
                 before = state.flags(ctx)
                 state.add(reg, sign)
                 after = state.flags(ctx)
-                for metric, category in before - after:
+                if after == before:
+                    continue  # in the same cells as before (most corrections, most repeats)
+                was, now = _cells(before), _cells(after)
+                for metric, category in was - now:
                     rollups[(*base, metric, category)] -= 1
-                for metric, category in after - before:
+                for metric, category in now - was:
                     rollups[(*base, metric, category)] += 1
 
     await _store_pupil_periods(session, wanted, pupils)
-    gone = [{"id": rid} for rid in sorted(dirty & existed) if current[rid] is None]
+    # As the pupil periods: a registration not found above is not there (only this
+    # consumer writes them): copied in; a stored one updated or deleted.
+    gone: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    new_rows: list[tuple[Any, ...]] = []
+    for rid in sorted(dirty):
+        reg_state = current[rid]
+        if reg_state is None:
+            if rid in existed:
+                gone.append({"id": rid})
+        elif rid in existed:
+            changed.append(
+                {"_id": rid, **dict(zip(_REG_COLUMNS, _reg_values(reg_state), strict=True))}
+            )
+        else:
+            new_rows.append((rid, *_reg_values(reg_state)))
     await bulk_delete(session, t, gone)
-    rows = [
-        {"id": rid, **_reg_row(reg_state)}
-        for rid in sorted(dirty)
-        if (reg_state := current[rid]) is not None
-    ]
-    await bulk_upsert(session, t, rows, keys=("id",))
+    await bulk_update(session, t, changed, key="id")
+    await copy_records(session, t, ("id", *_REG_COLUMNS), new_rows)
 
 
-def _reg_row(state: RegState) -> dict[str, Any]:
-    return {
-        "leerling": state.leerling,
-        "swv": state.swv,
-        "sector": state.sector,
-        "week": state.week,
-        "maand": state.maand,
-        "schooljaar": state.schooljaar,
-        "minuten": state.minuten,
-        "groep": state.groep,
-    }
+_REG_COLUMNS = ("leerling", "swv", "sector", "week", "maand", "schooljaar", "minuten", "groep")
+
+
+def _reg_values(state: RegState) -> tuple[Any, ...]:
+    """``_REG_COLUMNS``' values, in that order."""
+    return (
+        state.leerling,
+        state.swv,
+        state.sector,
+        state.week,
+        state.maand,
+        state.schooljaar,
+        state.minuten,
+        state.groep,
+    )
 
 
 _PUPIL_KEY = ("leerling", "scope", "sector", "period_kind", "period")
