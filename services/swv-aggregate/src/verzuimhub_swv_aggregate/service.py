@@ -36,6 +36,7 @@ from verzuimhub_shared.db import (
     bulk_update,
     by_keys,
     copy_records,
+    fetch_plain,
     json_rows,
     plan_for_these_rows,
     recordset,
@@ -338,7 +339,9 @@ _PUPIL_FIGURES = ("registraties", "geoorloofd", "ongeoorloofd", "deelname", "gep
 #: PostgreSQL: pupil-period rows by exact key, the keys as one JSON document joined on the
 #: primary key (tests check the plan uses it, see migration 0003).
 PUPIL_PERIODS_BY_KEY = text(
-    "SELECT p.* FROM leerling_perioden p JOIN "
+    "SELECT "
+    + ", ".join(f"p.{c}" for c in (*_PUPIL_KEY, *_PUPIL_FIGURES))
+    + " FROM leerling_perioden p JOIN "
     + recordset(cast(Table, LeerlingPeriode.__table__), _PUPIL_KEY)
     + " ON "
     + " AND ".join(f"p.{c} = x.{c}" for c in _PUPIL_KEY)
@@ -374,25 +377,22 @@ async def _load_pupil_periods(
     if not wanted:
         return pupils
     t = _table(LeerlingPeriode)
+    rows: Sequence[Sequence[Any]]
     if session.get_bind().dialect.name == "postgresql":
         keys = [_key_row(key) for key in wanted]  # a join: any order
         async with plan_for_these_rows(session, keys):
-            result = await session.execute(PUPIL_PERIODS_BY_KEY, {"rows": json_rows(keys)})
+            # Thousands of rows a batch: read around SQLAlchemy's result layer.
+            rows = await fetch_plain(session, PUPIL_PERIODS_BY_KEY, {"rows": json_rows(keys)})
     else:
-        query: Any = select(t).where(
+        query: Any = select(*(t.c[c] for c in (*_PUPIL_KEY, *_PUPIL_FIGURES))).where(
             t.c.leerling.in_(sorted({k[0] for k in wanted})),
             t.c.period.in_(sorted({k[4] for k in wanted})),
         )
-        result = await session.execute(query)
-    for row in result:
-        key = (row.leerling, row.scope, row.sector, row.period_kind, row.period)
-        pupils[key] = PupilPeriod(
-            row.registraties,
-            row.geoorloofd,
-            row.ongeoorloofd,
-            row.deelname,
-            row.gepland,
-            stored=True,
+        rows = (await session.execute(query)).all()
+    for leerling, scope, sector, kind, label, *figures in rows:
+        registraties, geoorloofd, ongeoorloofd, deelname, gepland = figures
+        pupils[(leerling, scope, sector, kind, label)] = PupilPeriod(
+            registraties, geoorloofd, ongeoorloofd, deelname, gepland, stored=True
         )
     return pupils
 
