@@ -7,7 +7,9 @@ Each batch is applied in four steps, whatever its size:
    and of every (pupil, scope, sector, period) those states touch: one query per table;
 2. replay the batch in memory in feed order: every change is "take the old state out, put the
    new state in", so a correction or retraction is a delta and never a recomputation;
-3. write the state back (delete the loaded rows, insert the current ones);
+3. write the state back: what the load did not find is new (only this consumer adds these
+   rows, one batch at a time under its cursor's lock) and copied in; what it found is
+   updated by key, or deleted when nothing is left of it;
 4. add the accumulated deltas to ``rollups`` / ``vrijstelling_stromen`` with one
    ``INSERT … ON CONFLICT DO UPDATE SET value = value + excluded.value``.
 
@@ -402,9 +404,11 @@ async def _store_pupil_periods(
 ) -> None:
     """Write back exactly the rows the batch touched: new ones copied in, stored ones
     updated, the ones without registrations left deleted (work per batch, not per
-    pupil-year). Only this feed's consumer writes these rows, one batch at a time (its
-    cursor's lock), so a row not found by the load is not there: a plain insert, not an
-    upsert (``INSERT … ON CONFLICT`` cost PostgreSQL ~40 % more for such a batch)."""
+    pupil-year). Only this feed's consumer adds these rows, one batch at a time (its
+    cursor's lock), so a row the load did not find is not there: a plain insert, not an
+    upsert (``INSERT … ON CONFLICT`` cost PostgreSQL ~40 % more for such a batch).
+    Retention may delete a stored row of a purged period meanwhile; its update then finds
+    nothing, and the period stays purged."""
     t = _table(LeerlingPeriode)
     new: list[tuple[Any, ...]] = []
     changed: list[dict[str, Any]] = []
