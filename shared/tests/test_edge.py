@@ -134,9 +134,14 @@ async def test_metrics_count_requests(app_client: Callable[..., Any]) -> None:
     async with app_client("swv-aggregate") as client:
         await client.get("/health/live")
         await client.get("/v1/bestaat-niet")
+        await client.get("/v1/ook-niet")
+        await client.post("/v1/bestaat-niet")
         response = await client.get("/metrics")
     assert response.status_code == 200
-    assert 'http_requests_total{method="GET",route="unmatched",status="404"} 1.0' in response.text
+    assert 'http_requests_total{method="GET",route="unmatched",status="404"} 2.0' in response.text
+    assert 'http_requests_total{method="POST",route="unmatched",status="404"} 1.0' in response.text
+    count = 'http_request_duration_seconds_count{method="GET",route="unmatched"} 2.0'
+    assert count in response.text
 
 
 async def test_a_query_parameter_the_route_does_not_take_is_refused_by_name(

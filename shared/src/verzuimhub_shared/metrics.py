@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -36,6 +37,9 @@ class Metrics:
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
         )
+        #: The request counter's and latency histogram's children per (method, route,
+        #: status): ``labels()`` checks and locks on every call (~2.5 µs of a request's).
+        self._observed: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._counters: dict[str, Counter] = {}
         self._gauges: dict[str, tuple[str, dict[tuple[str, ...], float], list[str]]] = {}
         self.registry.register(_CallbackCollector(self._collect_gauges))
@@ -66,8 +70,14 @@ class Metrics:
         return generate_latest(self.registry)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        children = self._observed.get((method, route, status))
+        if children is None:
+            children = self._observed[(method, route, status)] = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 def feed_lag_reporter(metrics: Metrics) -> Callable[[str, int], None]:
