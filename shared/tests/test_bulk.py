@@ -35,7 +35,6 @@ from verzuimhub_shared.db import (
     bulk_delete,
     bulk_insert,
     bulk_update,
-    bulk_upsert,
     by_keys,
     code,
     copy_records,
@@ -194,6 +193,28 @@ async def test_updates_change_only_the_rows_named(db: Database) -> None:
     )
 
 
+async def test_updates_by_a_composite_key_change_only_rows_matching_every_column(
+    db: Database,
+) -> None:
+    async with db.transaction() as session:
+        await bulk_insert(session, THINGS, rows(20))
+    stored_day = {str(r["id"]): r["day"] for r in rows(20)}
+    changes = [
+        {"_id": f"r{i}", "_day": stored_day[f"r{i}"] if i % 2 else date(2030, 1, 1), "n": -i}
+        for i in range(0, 20, 3)
+    ]
+    async with db.transaction() as session:
+        await bulk_update(session, THINGS, changes, key=("id", "day"))
+    expected = rows(20)
+    for row in expected:
+        i = int(str(row["id"])[1:])
+        if i % 3 == 0 and i % 2:  # the id and the day match
+            row["n"] = -i
+    assert sorted(await stored(db), key=lambda r: str(r["id"])) == sorted(
+        expected, key=lambda r: str(r["id"])
+    )
+
+
 async def test_by_keys_reads_each_wanted_row_once(db: Database) -> None:
     async with db.transaction() as session:
         await bulk_insert(session, THINGS, rows(40))
@@ -323,15 +344,6 @@ async def test_delete_by_keys_removes_exactly_those_rows(db: Database) -> None:
         await delete_by_keys(session, THINGS.c.id, [f"r{i}" for i in range(0, 20, 2)] + ["x", "r0"])
         await delete_by_keys(session, THINGS.c.id, [])
     assert [row["id"] for row in await stored(db)] == [f"r{i}" for i in range(1, 20, 2)]
-
-
-async def test_upsert_inserts_new_rows_and_overwrites_existing_ones(db: Database) -> None:
-    async with db.transaction() as session:
-        await bulk_insert(session, THINGS, rows(10))
-    changed = [row | {"n": 100 + int(str(row["id"])[1:]), "note": "new"} for row in rows(10, 5)]
-    async with db.transaction() as session:
-        await bulk_upsert(session, THINGS, changed, keys=("id",))
-    assert await stored(db) == rows(5) + changed
 
 
 async def test_delete_removes_exactly_the_keys_given(db: Database) -> None:

@@ -58,8 +58,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest_asyncio.fixture
 async def db(db_url: str) -> AsyncIterator[Database]:
-    url = db_url
-    database = Database(url)
+    database = Database(db_url)
     yield database
     await database.dispose()
 

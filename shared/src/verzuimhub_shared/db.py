@@ -335,20 +335,26 @@ def _as_sqlalchemy_error(statement: str, exc: asyncpg.PostgresError) -> DBAPIErr
 
 
 async def bulk_update(
-    session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], *, key: str
+    session: AsyncSession,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    key: str | tuple[str, ...],
 ) -> None:
-    """Update many rows (all with the same keys) by a unique column: each row carries that
-    column's value under ``"_" + key`` and the new values under the column names.
+    """Update many rows (all with the same keys) by a unique column, or by the columns of a
+    composite key: each row carries each key column's value under ``"_" + column`` and the
+    new values under the column names.
 
     PostgreSQL: one ``UPDATE … FROM json_to_recordset(…)`` (see :func:`bulk_insert`);
     elsewhere an executemany.
     """
     if not rows:
         return
-    match = "_" + key
-    columns = tuple(name for name in rows[0] if name != match)
+    keys = (key,) if isinstance(key, str) else key
+    matches = {"_" + name for name in keys}
+    columns = tuple(name for name in rows[0] if name not in matches)
     if session.get_bind().dialect.name == "postgresql":
-        statement = _statement(_recordset_update_sql(table, key, columns))
+        statement = _statement(_recordset_update_sql(table, keys, columns))
         async with plan_for_these_rows(session, rows):
             await session.execute(statement, {"rows": json_rows(rows)})
         return
@@ -356,31 +362,8 @@ async def bulk_update(
 
     stmt = (
         update(table)
-        .where(table.c[key] == bindparam(match))
+        .where(*(table.c[name] == bindparam("_" + name) for name in keys))
         .values({name: bindparam(name) for name in columns})
-    )
-    await session.execute(stmt, list(rows))
-
-
-async def bulk_upsert(
-    session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], *, keys: Sequence[str]
-) -> None:
-    """Insert rows, or overwrite every other column of the row with the same ``keys`` (a
-    unique index). PostgreSQL: one statement (see :func:`bulk_insert`); SQLite: an
-    executemany of the same ``ON CONFLICT … DO UPDATE``."""
-    if not rows:
-        return
-    columns = tuple(rows[0])
-    if session.get_bind().dialect.name == "postgresql":
-        statement = _statement(_recordset_upsert_sql(table, columns, tuple(keys)))
-        await session.execute(statement, {"rows": json_rows(rows)})
-        return
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    stmt = sqlite_insert(table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={name: stmt.excluded[name] for name in columns if name not in keys},
     )
     await session.execute(stmt, list(rows))
 
@@ -620,20 +603,11 @@ def _recordset_insert_sql(
 
 
 @lru_cache(maxsize=256)
-def _recordset_upsert_sql(table: Table, columns: tuple[str, ...], keys: tuple[str, ...]) -> str:
-    sets = ", ".join(f'"{name}" = excluded."{name}"' for name in columns if name not in keys)
-    conflict = ", ".join(f'"{name}"' for name in keys)
-    insert_sql = _recordset_insert_sql(table, columns, False, None)
-    return f"{insert_sql} ON CONFLICT ({conflict}) DO UPDATE SET {sets}"
-
-
-@lru_cache(maxsize=256)
-def _recordset_update_sql(table: Table, key: str, columns: tuple[str, ...]) -> str:
+def _recordset_update_sql(table: Table, keys: tuple[str, ...], columns: tuple[str, ...]) -> str:
     sets = ", ".join(f'"{name}" = x."{name}"' for name in columns)
-    source = recordset(table, columns, **{"_" + key: key})
-    return (
-        f'UPDATE "{table.name}" SET {sets} FROM {source} WHERE "{table.name}"."{key}" = x."_{key}"'
-    )
+    source = recordset(table, columns, **{"_" + name: name for name in keys})
+    match = " AND ".join(f'"{table.name}"."{name}" = x."_{name}"' for name in keys)
+    return f'UPDATE "{table.name}" SET {sets} FROM {source} WHERE {match}'
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:

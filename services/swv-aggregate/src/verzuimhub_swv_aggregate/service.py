@@ -28,7 +28,7 @@ from functools import cache
 from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import Table, bindparam, delete, insert, select, text, update
+from sqlalchemy import Table, delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verzuimhub_shared import events as ev
@@ -338,6 +338,8 @@ def _reg_values(state: RegState) -> tuple[Any, ...]:
 
 _PUPIL_KEY = ("leerling", "scope", "sector", "period_kind", "period")
 _PUPIL_FIGURES = ("registraties", "geoorloofd", "ongeoorloofd", "deelname", "gepland")
+#: A stored pupil period's row for ``bulk_update(…, key=_PUPIL_KEY)``.
+_UPDATED_BY_KEY = (*("_" + name for name in _PUPIL_KEY), *_PUPIL_FIGURES)
 #: PostgreSQL: pupil-period rows by exact key, the keys as one JSON document joined on the
 #: primary key (tests check the plan uses it, see migration 0003).
 PUPIL_PERIODS_BY_KEY = text(
@@ -346,15 +348,6 @@ PUPIL_PERIODS_BY_KEY = text(
     + " FROM leerling_perioden p JOIN "
     + recordset(cast(Table, LeerlingPeriode.__table__), _PUPIL_KEY)
     + " ON "
-    + " AND ".join(f"p.{c} = x.{c}" for c in _PUPIL_KEY)
-)
-#: PostgreSQL: new figures for stored pupil-period rows, joined on the primary key as above.
-UPDATE_PUPIL_PERIODS = text(
-    "UPDATE leerling_perioden p SET "
-    + ", ".join(f"{c} = x.{c}" for c in _PUPIL_FIGURES)
-    + " FROM "
-    + recordset(cast(Table, LeerlingPeriode.__table__), (*_PUPIL_KEY, *_PUPIL_FIGURES))
-    + " WHERE "
     + " AND ".join(f"p.{c} = x.{c}" for c in _PUPIL_KEY)
 )
 
@@ -424,26 +417,14 @@ async def _store_pupil_periods(
                 state.gepland,
             )
             if state.stored:
-                changed.append(_key_row(key) | dict(zip(_PUPIL_FIGURES, figures, strict=True)))
+                changed.append(dict(zip(_UPDATED_BY_KEY, (*key, *figures), strict=True)))
             else:
                 new.append((*key, *figures))
         elif state.stored:
             gone.append(_key_row(key))
     await bulk_delete(session, t, gone)
     await copy_records(session, t, (*_PUPIL_KEY, *_PUPIL_FIGURES), new)
-    if not changed:
-        return
-    if session.get_bind().dialect.name == "postgresql":
-        async with plan_for_these_rows(session, changed):
-            await session.execute(UPDATE_PUPIL_PERIODS, {"rows": json_rows(changed)})
-        return
-    await session.execute(
-        update(t).where(*(t.c[c] == bindparam("_" + c) for c in _PUPIL_KEY)),
-        [
-            {"_" + c: row[c] for c in _PUPIL_KEY} | {c: row[c] for c in _PUPIL_FIGURES}
-            for row in changed
-        ],
-    )
+    await bulk_update(session, t, changed, key=_PUPIL_KEY)
 
 
 # --- vrijstellingen and absoluut verzuim ---------------------------------------------
