@@ -483,11 +483,16 @@ async def bench_single(hub: Hub, scale: Scale, rng: random.Random) -> dict[str, 
     token = hub.token("school", brins=sorted({p.brin for p in pupils}))
     headers = {"authorization": f"Bearer {token}"}
     await drive(hub.base("ingest"), bodies("w", warmup), headers, scale.concurrency)
+    groups_before = await group_counts(hub)
     cpu_before = cpu_now(hub)
     hubfig = await drive(
         hub.base("ingest"), bodies("s", scale.single_requests), headers, scale.concurrency
     )
     cpu = cpu_per_unit(cpu_before, cpu_now(hub), scale.single_requests)
+    groups_after = await group_counts(hub)
+    hubfig["mean_group_size"] = round(
+        (groups_after[1] - groups_before[1]) / max(groups_after[0] - groups_before[0], 1), 2
+    )
 
     port = free_port()
     bare = spawn(
@@ -522,6 +527,18 @@ async def bench_single(hub: Hub, scale: Scale, rng: random.Random) -> dict[str, 
         "ratio": round(hubfig["per_s"] / barefig["per_s"], 3),
         "cpu_us_per_request": cpu,
     }
+
+
+async def group_counts(hub: Hub) -> tuple[float, float]:
+    """Ingest's groups of single registrations written so far, and the items in them (from
+    its /metrics): items ÷ groups is how many requests shared a transaction."""
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(hub.base("ingest") + "/metrics")).text
+    values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("ingest_"))
+    return (
+        float(values.get("ingest_registratie_groups_total", 0)),
+        float(values.get("ingest_registratie_group_items_total", 0)),
+    )
 
 
 async def _wait_port(port: int) -> None:
@@ -766,7 +783,8 @@ def table(results: dict[str, Any]) -> tuple[str, dict[str, bool]]:
         lines.append(
             f"  single: hub {s['hub']['per_s']:,} req/s p50 {s['hub']['p50_ms']} ms, "
             f"bare {s['bare']['per_s']:,} req/s p50 {s['bare']['p50_ms']} ms "
-            f"(concurrency {s['concurrency']})"
+            f"(concurrency {s['concurrency']}; {s['hub'].get('mean_group_size', '?')} "
+            "requests per transaction)"
         )
     if "replay" in results:
         r = results["replay"]
