@@ -1,6 +1,7 @@
 """What a transaction costs the service's process: the session, its begin and commit, and
-statements around SQLAlchemy (``db.pg_fetch``), against the same on a bare asyncpg
-connection (ADR 0010). CPU µs of this process per transaction, on a fresh database:
+statements around SQLAlchemy (``db.pg_fetch``); the same without a session
+(``Database.direct_transaction``, ADR 0017); and on a bare asyncpg connection (ADR 0010).
+CPU µs of this process per transaction, on a fresh database:
 
     uv run python bench/transaction_bench.py [--transactions 3000]
 """
@@ -8,12 +9,12 @@ connection (ADR 0010). CPU µs of this process per transaction, on a fresh datab
 from __future__ import annotations
 
 import argparse
-import asyncio
 import statistics
 import time
 from collections.abc import Awaitable, Callable
 
 import asyncpg
+import uvloop
 
 from verzuimhub_shared.db import Database, pg_fetch
 from verzuimhub_shared.testing.postgres import ensure_server
@@ -47,13 +48,23 @@ async def main(count: int) -> None:
                     for _ in range(n):
                         await pg_fetch(s, "SELECT 1")
 
+            async def direct(n: int = statements) -> None:
+                async with db.direct_transaction() as tx:
+                    for _ in range(n):
+                        await pg_fetch(tx, "SELECT 1")
+
             async def bare(n: int = statements) -> None:
                 async with raw.transaction():
                     for _ in range(n):
                         await raw.fetch("SELECT 1")
 
             await session()  # the pool's connection and the prepared statement
-            for label, run in (("session, db.pg_fetch", session), ("bare asyncpg", bare)):
+            await direct()
+            for label, run in (
+                ("session, db.pg_fetch", session),
+                ("direct_transaction, db.pg_fetch", direct),
+                ("bare asyncpg", bare),
+            ):
                 used = await _cpu_us(run, count)
                 print(f"{f'{label}, {statements} statement(s)':48} {used:>8,.1f}")
     finally:
@@ -66,4 +77,5 @@ async def main(count: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transactions", type=int, default=3000)
-    asyncio.run(main(parser.parse_args().transactions))
+    # The services' event loop (uvicorn's default where uvloop is installed).
+    uvloop.run(main(parser.parse_args().transactions))

@@ -4,8 +4,8 @@ takes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from verzuimhub_shared.db import (
     COPY_MIN_ROWS,
     PROBED_KEYS_MAX,
     Database,
+    Tx,
     bulk_delete,
     bulk_insert,
     bulk_update,
@@ -92,6 +93,16 @@ async def db(
         yield database
 
 
+Unit = Callable[[Database], AbstractAsyncContextManager[Tx]]
+
+
+@pytest.fixture(params=["session", "direct"])
+def unit(request: pytest.FixtureRequest) -> Unit:
+    """The unit of work the writes under test run in: an ORM session, or (on PostgreSQL)
+    a transaction without one (``Database.direct_transaction``; elsewhere a session too)."""
+    return Database.transaction if request.param == "session" else Database.direct_transaction
+
+
 @asynccontextmanager
 async def fresh_things(url: str) -> AsyncIterator[Database]:
     database = Database(url)
@@ -113,16 +124,16 @@ async def stored(db: Database) -> list[dict[str, object]]:
         ]
 
 
-async def test_inserted_rows_are_stored_exactly(db: Database) -> None:
-    async with db.transaction() as session:
+async def test_inserted_rows_are_stored_exactly(db: Database, unit: Unit) -> None:
+    async with unit(db) as session:
         await bulk_insert(session, THINGS, rows(300))
     assert await stored(db) == rows(300)
 
 
-async def test_ignoring_conflicts_returns_only_the_rows_inserted(db: Database) -> None:
-    async with db.transaction() as session:
+async def test_ignoring_conflicts_returns_only_the_rows_inserted(db: Database, unit: Unit) -> None:
+    async with unit(db) as session:
         await bulk_insert(session, THINGS, rows(10))
-    async with db.transaction() as session:
+    async with unit(db) as session:
         inserted = await bulk_insert(
             session, THINGS, rows(15, start=5), ignore_conflicts=True, returning="id"
         )
@@ -131,19 +142,21 @@ async def test_ignoring_conflicts_returns_only_the_rows_inserted(db: Database) -
 
 
 @pytest.mark.parametrize("count", [COPY_MIN_ROWS - 1, COPY_MIN_ROWS, 200])
-async def test_new_rows_are_inserted_and_named(db: Database, count: int) -> None:
-    async with db.transaction() as session:
+async def test_new_rows_are_inserted_and_named(db: Database, unit: Unit, count: int) -> None:
+    async with unit(db) as session:
         inserted = await insert_new(session, THINGS, rows(count), key="id")
     assert sorted(inserted) == sorted(f"r{i}" for i in range(count))
     assert await stored(db) == rows(count)
 
 
-async def test_rows_already_there_are_left_out_and_the_rest_inserted(db: Database) -> None:
+async def test_rows_already_there_are_left_out_and_the_rest_inserted(
+    db: Database, unit: Unit
+) -> None:
     """A row that meets a stored one fails the copy; the rest go in all the same, and the
     transaction goes on (the copy's savepoint is rolled back, not the transaction)."""
-    async with db.transaction() as session:
+    async with unit(db) as session:
         await bulk_insert(session, THINGS, rows(10, start=95))
-    async with db.transaction() as session:
+    async with unit(db) as session:
         await bulk_insert(session, THINGS, rows(1, start=500))  # earlier in this transaction
         inserted = await insert_new(session, THINGS, rows(100), key="id")
         after = await insert_new(session, THINGS, rows(50, start=200), key="id")
@@ -156,33 +169,33 @@ async def test_rows_already_there_are_left_out_and_the_rest_inserted(db: Databas
     ]
 
 
-async def test_a_conflict_is_an_error_unless_ignored(db: Database) -> None:
-    async with db.transaction() as session:
+async def test_a_conflict_is_an_error_unless_ignored(db: Database, unit: Unit) -> None:
+    async with unit(db) as session:
         await bulk_insert(session, THINGS, rows(3))
     with pytest.raises(DBAPIError):
-        async with db.transaction() as session:
+        async with unit(db) as session:
             await bulk_insert(session, THINGS, rows(1))
 
 
-async def test_a_value_too_long_is_refused_not_truncated(db: Database) -> None:
+async def test_a_value_too_long_is_refused_not_truncated(db: Database, unit: Unit) -> None:
     if db.dialect != "postgresql":
         pytest.skip("SQLite does not enforce VARCHAR lengths")
     too_long = rows(1)[0] | {"note": "x" * 21}
     with pytest.raises(DBAPIError, match="too long"):
-        async with db.transaction() as session:
+        async with unit(db) as session:
             await bulk_insert(session, THINGS, [too_long])
-    async with db.transaction() as session:
+    async with unit(db) as session:
         await bulk_insert(session, THINGS, rows(1))
     with pytest.raises(DBAPIError, match="too long"):
-        async with db.transaction() as session:
+        async with unit(db) as session:
             await bulk_update(session, THINGS, [{"_id": "r0", "note": "y" * 21}], key="id")
 
 
-async def test_updates_change_only_the_rows_named(db: Database) -> None:
-    async with db.transaction() as session:
+async def test_updates_change_only_the_rows_named(db: Database, unit: Unit) -> None:
+    async with unit(db) as session:
         await bulk_insert(session, THINGS, rows(50))
     changes = [{"_id": f"r{i}", "n": 1000 + i, "note": None, "ok": True} for i in range(0, 50, 5)]
-    async with db.transaction() as session:
+    async with unit(db) as session:
         await bulk_update(session, THINGS, changes, key="id")
     expected = rows(50)
     for row in expected:
@@ -195,15 +208,16 @@ async def test_updates_change_only_the_rows_named(db: Database) -> None:
 
 async def test_updates_by_a_composite_key_change_only_rows_matching_every_column(
     db: Database,
+    unit: Unit,
 ) -> None:
-    async with db.transaction() as session:
+    async with unit(db) as session:
         await bulk_insert(session, THINGS, rows(20))
     stored_day = {str(r["id"]): r["day"] for r in rows(20)}
     changes = [
         {"_id": f"r{i}", "_day": stored_day[f"r{i}"] if i % 2 else date(2030, 1, 1), "n": -i}
         for i in range(0, 20, 3)
     ]
-    async with db.transaction() as session:
+    async with unit(db) as session:
         await bulk_update(session, THINGS, changes, key=("id", "day"))
     expected = rows(20)
     for row in expected:
@@ -337,6 +351,16 @@ async def test_a_custom_plan_is_for_the_statement_alone(db: Database) -> None:
     assert len(await stored(db)) == 250
 
 
+async def test_a_custom_plan_is_for_the_statement_alone_without_a_session(
+    pg_db: Database,
+) -> None:
+    async with pg_db.direct_transaction() as tx:
+        await bulk_insert(tx, THINGS, rows(300))
+        await bulk_update(tx, THINGS, [{"_id": f"r{i}", "n": -i} for i in range(200)], key="id")
+        assert await pg_fetch(tx, "SELECT current_setting('plan_cache_mode')") == [("auto",)]
+    assert [r["n"] for r in await stored(pg_db)][:3] == [-199, -198, -197]
+
+
 async def test_delete_by_keys_removes_exactly_those_rows(db: Database) -> None:
     async with db.transaction() as session:
         await bulk_insert(session, THINGS, rows(20))
@@ -358,17 +382,17 @@ async def test_delete_removes_exactly_the_keys_given(db: Database) -> None:
 
 
 @pytest.mark.parametrize("count", [3, 300])  # an INSERT below COPY_MIN_ROWS, COPY above
-async def test_copied_rows_are_stored_exactly(db: Database, count: int) -> None:
-    async with db.transaction() as session:
+async def test_copied_rows_are_stored_exactly(db: Database, unit: Unit, count: int) -> None:
+    async with unit(db) as session:
         await copy_rows(session, THINGS, rows(count))
     assert await stored(db) == rows(count)
 
 
 @pytest.mark.parametrize("count", [3, 300])
-async def test_copied_records_are_stored_exactly(db: Database, count: int) -> None:
+async def test_copied_records_are_stored_exactly(db: Database, unit: Unit, count: int) -> None:
     columns = ("note", "id", "n", "x", "day", "at", "ok")  # not the table's order
     records = [tuple(row[c] for c in columns) for row in rows(count)]
-    async with db.transaction() as session:
+    async with unit(db) as session:
         await copy_records(session, THINGS, columns, records)
         await copy_records(session, THINGS, columns, [])
     assert await stored(db) == rows(count)
@@ -387,34 +411,34 @@ async def test_copied_values_go_to_their_columns_whatever_the_key_order(db: Data
         assert sorted(await session.scalars(select(KEYS.c.id))) == sorted(k["id"] for k in keys)
 
 
-async def test_copied_rows_belong_to_the_transaction(db: Database) -> None:
+async def test_copied_rows_belong_to_the_transaction(db: Database, unit: Unit) -> None:
     # COPY first in the transaction (the adapter has begun nothing yet), then a failure:
     # the copied rows go with the rollback.
     async def copy_then_fail() -> None:
-        async with db.transaction() as session:
+        async with unit(db) as session:
             await copy_rows(session, THINGS, rows(COPY_MIN_ROWS))
             raise RuntimeError("later in the same unit of work")
 
     with pytest.raises(RuntimeError):
         await copy_then_fail()
     assert await stored(db) == []
-    async with db.transaction() as session:
+    async with unit(db) as session:
         await bulk_insert(session, THINGS, rows(2))
         await copy_rows(session, THINGS, rows(COPY_MIN_ROWS, start=2))
     assert await stored(db) == rows(COPY_MIN_ROWS + 2)
 
 
-async def test_a_copied_conflict_or_too_long_value_is_an_error(db: Database) -> None:
+async def test_a_copied_conflict_or_too_long_value_is_an_error(db: Database, unit: Unit) -> None:
     n = COPY_MIN_ROWS
-    async with db.transaction() as session:
+    async with unit(db) as session:
         await copy_rows(session, THINGS, rows(n))
     with pytest.raises(DBAPIError):
-        async with db.transaction() as session:
+        async with unit(db) as session:
             await copy_rows(session, THINGS, rows(n, start=n - 1))
     if db.dialect == "postgresql":  # SQLite does not enforce VARCHAR lengths
         too_long = [*rows(n - 1, start=n), rows(1, start=2 * n)[0] | {"note": "x" * 21}]
         with pytest.raises(DBAPIError, match="too long"):
-            async with db.transaction() as session:
+            async with unit(db) as session:
                 await copy_rows(session, THINGS, too_long)
     assert await stored(db) == rows(n)
 

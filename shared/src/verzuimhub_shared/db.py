@@ -2,6 +2,8 @@
 
 The edge owns the transaction: ``SessionDep`` (requests) and ``Database.transaction``
 (workers) commit on success and roll back on error; services and repositories only flush.
+``Database.direct_transaction`` is the same without an ORM session, for short transactions
+on hot paths whose statements all go around SQLAlchemy (ADR 0017).
 Works on PostgreSQL (asyncpg) and SQLite (aiosqlite, the embedded default).
 """
 
@@ -26,6 +28,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.util.concurrency import greenlet_spawn
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -105,12 +109,106 @@ class Database:
                 await session.rollback()
                 raise
 
+    @asynccontextmanager
+    async def direct_transaction(self) -> AsyncIterator[Tx]:
+        """One unit of work, as :meth:`transaction`, for a short transaction whose
+        statements all go around SQLAlchemy (``pg_fetch``, ``insert_new``, ``copy_records``,
+        ``bulk_update``, ``feed.append``): on PostgreSQL a :class:`DirectTransaction` on a
+        connection of the engine's pool, with no ORM session; elsewhere the session of
+        :meth:`transaction`.
+
+        A session's own work (made, begun, committed, closed, its connection checked out
+        and in) cost ~0.2–0.3 ms of CPU per transaction, several times a statement's
+        (``bench/transaction_bench.py``); single registrations pay it per group (ADR 0017).
+
+        A connection whose transaction did not end (cancelled in the middle), or that the
+        server dropped, is not given back: it is discarded. A dropped one also makes the
+        pool replace the connections made before it, and the failure is raised as
+        SQLAlchemy raises it (``DBAPIError``, ``connection_invalidated``), so the edge
+        answers 503 with ``Retry-After``, as for a session (ADR 0010).
+        """
+        if self.dialect != "postgresql":
+            async with self.transaction() as session:
+                yield session
+            return
+        try:
+            fairy: PoolProxiedConnection | None = await greenlet_spawn(
+                self.engine.sync_engine.raw_connection
+            )
+        except Exception as exc:  # the server cannot be reached: as a dropped connection
+            raise _connection_lost(exc) from exc
+        assert fairy is not None
+        connection = fairy.driver_connection
+        assert isinstance(connection, asyncpg.Connection)
+        try:
+            async with connection.transaction():
+                yield DirectTransaction(connection)
+        except BaseException as exc:
+            gone = connection.is_closed()
+            if gone or connection.is_in_transaction():
+                await greenlet_spawn(_discard, self.engine, fairy, exc, gone)
+                fairy = None
+            if gone and isinstance(exc, Exception):
+                raise _connection_lost(exc) from exc
+            raise
+        finally:
+            if fairy is not None:
+                await greenlet_spawn(fairy.close)
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+class DirectTransaction:
+    """A PostgreSQL transaction on a pooled asyncpg connection, without an ORM session
+    (:meth:`Database.direct_transaction`). The functions here that take a :data:`Tx` run
+    their statements on it; anything that needs SQLAlchemy's execution needs a session."""
+
+    __slots__ = ("connection",)
+
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self.connection = connection
+
+
+#: A unit of work: an ORM session, or (PostgreSQL only) a transaction without one.
+Tx = AsyncSession | DirectTransaction
+
+
+def is_postgresql(tx: Tx) -> bool:
+    return isinstance(tx, DirectTransaction) or tx.get_bind().dialect.name == "postgresql"
+
+
+def orm_session(tx: Tx) -> AsyncSession:
+    """The session, where a statement needs SQLAlchemy (what runs elsewhere than on
+    PostgreSQL always has one)."""
+    if isinstance(tx, DirectTransaction):
+        raise TypeError("this statement needs an ORM session (Database.transaction)")
+    return tx
+
+
+def _discard(
+    engine: AsyncEngine, fairy: PoolProxiedConnection, exc: BaseException, gone: bool
+) -> None:
+    """Close a connection instead of giving it back to the pool (in a greenlet: closing
+    awaits). When the server dropped it, the connections made before it are recycled on
+    their next checkout too, as SQLAlchemy does on a disconnect: after a restart they are
+    all gone, and each would otherwise fail one more request."""
+    if gone:
+        invalidate_older = getattr(engine.sync_engine.pool, "_invalidate", None)
+        if invalidate_older is not None:
+            invalidate_older(fairy, exc, _checkin=False)
+    fairy.invalidate(exc)
+
+
+def _connection_lost(exc: Exception) -> DBAPIError:
+    if isinstance(exc, DBAPIError):
+        exc.connection_invalidated = True
+        return exc
+    return DBAPIError(None, None, exc, connection_invalidated=True)
 
 
 async def insert_ignore(session: AsyncSession, table: Any, rows: list[dict[str, Any]]) -> int:
@@ -130,7 +228,7 @@ async def insert_ignore(session: AsyncSession, table: Any, rows: list[dict[str, 
 
 
 async def bulk_insert(
-    session: AsyncSession,
+    session: Tx,
     table: Table,
     rows: Sequence[dict[str, Any]],
     *,
@@ -149,10 +247,11 @@ async def bulk_insert(
     if not rows:
         return []
     columns = tuple(rows[0])
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         sql = _positional(_recordset_insert_sql(table, columns, ignore_conflicts, returning))
         found = await pg_fetch(session, sql, json_rows(rows))
         return [row[0] for row in found] if returning else []
+    session = orm_session(session)
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     stmt: Any = sqlite_insert(table)
@@ -172,7 +271,7 @@ async def bulk_insert(
 COPY_MIN_ROWS = 32
 
 
-async def copy_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+async def copy_rows(session: Tx, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert many rows (all with the same keys) that cannot conflict, the fastest way the
     database has: on PostgreSQL binary ``COPY … FROM STDIN`` on the session's own
     connection, inside its transaction (constraints and foreign keys are checked as for an
@@ -188,7 +287,7 @@ async def copy_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str
 
 
 async def copy_records(
-    session: AsyncSession,
+    session: Tx,
     table: Table,
     columns: tuple[str, ...],
     records: Sequence[tuple[Any, ...]],
@@ -198,7 +297,7 @@ async def copy_records(
     a batch)."""
     if not records:
         return
-    if len(records) < COPY_MIN_ROWS or session.get_bind().dialect.name != "postgresql":
+    if len(records) < COPY_MIN_ROWS or not is_postgresql(session):
         await bulk_insert(session, table, [dict(zip(columns, r, strict=True)) for r in records])
         return
     try:
@@ -208,7 +307,7 @@ async def copy_records(
 
 
 async def insert_new(
-    session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], *, key: str
+    session: Tx, table: Table, rows: Sequence[dict[str, Any]], *, key: str
 ) -> list[Any]:
     """Insert rows that most likely are not there yet (all with the same keys); returns
     the ``key`` of the rows actually inserted. A row that meets a stored one (one a
@@ -220,7 +319,7 @@ async def insert_new(
     ``INSERT … ON CONFLICT DO NOTHING RETURNING`` from a JSON recordset. Should any row
     conflict, the savepoint is rolled back and all the rows go that other way, which
     skips the conflicting ones."""
-    if len(rows) >= COPY_MIN_ROWS and session.get_bind().dialect.name == "postgresql":
+    if len(rows) >= COPY_MIN_ROWS and is_postgresql(session):
         connection = await driver(session)
         try:
             async with connection.transaction():  # a savepoint in the session's transaction
@@ -263,13 +362,15 @@ def _record_of(columns: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any
 _DRIVER = "verzuimhub.driver"
 
 
-async def driver(session: AsyncSession) -> asyncpg.Connection:
+async def driver(session: Tx) -> asyncpg.Connection:
     """The asyncpg connection under a PostgreSQL session, in the session's transaction
     (begun here if no statement has begun it): for statements on hot paths that go around
     SQLAlchemy's execution layers, which cost ~0.3 ms of CPU a statement on this machine
     against ~0.1 ms for asyncpg alone (ADR 0010). The session still commits or rolls back
     (the edge owns the transaction); pending ORM changes are flushed first, as before any
-    statement."""
+    statement. A :class:`DirectTransaction`'s is its own."""
+    if isinstance(session, DirectTransaction):
+        return session.connection
     if session.new or session.dirty or session.deleted:
         await session.flush()  # a flush with nothing to write still costs ~20 µs
     transaction = session.get_transaction()
@@ -316,7 +417,7 @@ async def _begin(session: AsyncSession, adapter: Any) -> None:
     await session.execute(_statement("SELECT 1"))
 
 
-async def pg_fetch(session: AsyncSession, sql: str, *args: Any) -> list[asyncpg.Record]:
+async def pg_fetch(session: Tx, sql: str, *args: Any) -> list[asyncpg.Record]:
     """Run one PostgreSQL statement (``$1``-style parameters) on the session's connection,
     around SQLAlchemy (see :func:`driver`); its rows. asyncpg prepares it once per
     connection. Failures are raised as SQLAlchemy raises them (``IntegrityError``, …)."""
@@ -335,7 +436,7 @@ def _as_sqlalchemy_error(statement: str, exc: asyncpg.PostgresError) -> DBAPIErr
 
 
 async def bulk_update(
-    session: AsyncSession,
+    session: Tx,
     table: Table,
     rows: Sequence[dict[str, Any]],
     *,
@@ -345,19 +446,20 @@ async def bulk_update(
     composite key: each row carries each key column's value under ``"_" + column`` and the
     new values under the column names.
 
-    PostgreSQL: one ``UPDATE … FROM json_to_recordset(…)`` (see :func:`bulk_insert`);
-    elsewhere an executemany.
+    PostgreSQL: one ``UPDATE … FROM json_to_recordset(…)`` (see :func:`bulk_insert`),
+    around SQLAlchemy; elsewhere an executemany.
     """
     if not rows:
         return
     keys = (key,) if isinstance(key, str) else key
     matches = {"_" + name for name in keys}
     columns = tuple(name for name in rows[0] if name not in matches)
-    if session.get_bind().dialect.name == "postgresql":
-        statement = _statement(_recordset_update_sql(table, keys, columns))
+    if is_postgresql(session):
+        sql = _positional(_recordset_update_sql(table, keys, columns))
         async with plan_for_these_rows(session, rows):
-            await session.execute(statement, {"rows": json_rows(rows)})
+            await pg_fetch(session, sql, json_rows(rows))
         return
+    session = orm_session(session)
     from sqlalchemy import bindparam, update
 
     stmt = (
@@ -385,7 +487,7 @@ async def bulk_delete(session: AsyncSession, table: Table, keys: Sequence[dict[s
     await session.execute(delete(table).where(condition), list(keys))
 
 
-def plan_for_these_rows(session: AsyncSession, rows: Sequence[Any]) -> Any:
+def plan_for_these_rows(session: Tx, rows: Sequence[Any]) -> Any:
     """For a statement that joins a table with a JSON document of many rows (``async
     with``): plan it for this execution (``plan_cache_mode = force_custom_plan``, see
     :func:`planner_settings`).
@@ -414,33 +516,32 @@ def recordset(table: Table, columns: Sequence[str], *, param: str = "rows", **re
 
 
 @asynccontextmanager
-async def planner_settings(session: AsyncSession, **settings: str) -> AsyncIterator[None]:
+async def planner_settings(session: Tx, **settings: str) -> AsyncIterator[None]:
     """Planner settings for the statements of the block, on PostgreSQL: set for this
     transaction only (``set_config(…, true)``), and what was in effect before is restored
     after the block, for whatever else the transaction does. On failure they end with the
     transaction. Nothing elsewhere, or without settings."""
-    if not settings or session.get_bind().dialect.name != "postgresql":
+    if not settings or not is_postgresql(session):
         yield
         return
     names = tuple(settings)
     apply, restore = _setting_statements(len(names))
-    given = {f"n{i}": name for i, name in enumerate(names)}
-    values = {f"v{i}": settings[name] for i, name in enumerate(names)}
-    before = (await session.execute(apply, given | values)).one()
+    [before] = await pg_fetch(session, apply, *names, *settings.values())
     yield
-    await session.execute(restore, given | {f"v{i}": before[i] for i in range(len(names))})
+    await pg_fetch(session, restore, *names, *(before[i] for i in range(len(names))))
 
 
 @lru_cache(maxsize=8)
-def _setting_statements(count: int) -> tuple[Any, Any]:
-    """(read the current values and set new ones, set values) for ``count`` settings: one
-    round trip each (the select list is evaluated left to right)."""
-    current = ", ".join(f"current_setting(:n{i})" for i in range(count))
-    sets = ", ".join(f"set_config(:n{i}, :v{i}, true)" for i in range(count))
-    return text(f"SELECT {current}, {sets}"), text(f"SELECT {sets}")
+def _setting_statements(count: int) -> tuple[str, str]:
+    """(read the current values and set new ones, set values) for ``count`` settings, as
+    ``pg_fetch`` takes them (the names, then the values): one round trip each (the select
+    list is evaluated left to right)."""
+    current = ", ".join(f"current_setting(${i + 1})" for i in range(count))
+    sets = ", ".join(f"set_config(${i + 1}, ${count + i + 1}, true)" for i in range(count))
+    return f"SELECT {current}, {sets}", f"SELECT {sets}"
 
 
-def index_scans_only(session: AsyncSession) -> Any:
+def index_scans_only(session: Tx) -> Any:
     """For statements that must read through an index whatever the table's statistics say
     (``async with``): on PostgreSQL, sequential scans and sorts are switched off for the
     block (see :func:`planner_settings`). What is left reads through an index, in its

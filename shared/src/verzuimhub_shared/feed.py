@@ -52,11 +52,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from verzuimhub_shared.crypto import Sealer
 from verzuimhub_shared.db import (
+    Tx,
     code,
     copy_rows,
     fetch_plain,
     index_scans_only,
     insert_ignore,
+    is_postgresql,
+    orm_session,
     pg_fetch,
 )
 from verzuimhub_shared.logging import get_logger
@@ -124,7 +127,7 @@ class Event:
 
 
 async def append(
-    session: AsyncSession,
+    session: Tx,
     tables: FeedTables,
     events: Sequence[Event],
     *,
@@ -134,11 +137,11 @@ async def append(
     """Append events (the last write of the transaction); returns their positions."""
     if not events:
         return []
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         [row] = await pg_fetch(session, _advance_sql(tables.counter.name), len(events))
         last = int(row[0])
     else:
-        result = await session.execute(_advance(tables), {"n": len(events)})
+        result = await orm_session(session).execute(_advance(tables), {"n": len(events)})
         last = int(result.scalar_one())
     first = last - len(events) + 1
     now = datetime.now(UTC)

@@ -150,8 +150,9 @@ def _registratie_groups(request: Request) -> RegistratieGroups:
         )
 
         async def work(requests: list[tuple[Principal, Any]]) -> list[service.ItemOutcome]:
-            async with db.transaction() as session:
-                return await service.submit_requests(session, ctx, requests)
+            # No ORM session: every statement of a group goes around SQLAlchemy (ADR 0017).
+            async with db.direct_transaction() as tx:
+                return await service.submit_requests(tx, ctx, requests)
 
         def on_group(size: int) -> None:
             committed.inc()

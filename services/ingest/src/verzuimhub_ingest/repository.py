@@ -10,7 +10,7 @@ from sqlalchemy import Table, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verzuimhub_ingest.models import Registratie, Vrijstelling
-from verzuimhub_shared.db import bulk_update, insert_new, pg_fetch
+from verzuimhub_shared.db import Tx, bulk_update, insert_new, is_postgresql, orm_session, pg_fetch
 
 R: Table = Registratie.__table__  # type: ignore[assignment]
 V: Table = Vrijstelling.__table__  # type: ignore[assignment]
@@ -53,10 +53,6 @@ _MINUTES_PAIRS = (
 )
 
 
-def _is_postgresql(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
 class Existing(NamedTuple):
     """A stored registration's current state (the columns of ``_EXISTING_COLUMNS``)."""
 
@@ -73,18 +69,18 @@ class Existing(NamedTuple):
 
 
 async def lock_existing(
-    session: AsyncSession, keys: Iterable[tuple[str, str]]
+    session: Tx, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], Existing]:
     """Current rows for (brin, school id) keys, locked for this transaction."""
     keys = list(set(keys))
     if not keys:
         return {}
     rows: Iterable[Any]
-    if _is_postgresql(session):
+    if is_postgresql(session):
         brins, ids = zip(*keys, strict=True)
         rows = await pg_fetch(session, _LOCK_PAIRS, list(brins), list(ids))
     else:
-        rows = await _lock_existing_portable(session, keys)
+        rows = await _lock_existing_portable(orm_session(session), keys)
     found = (Existing(*row) for row in rows)
     return {(row.brin, row.school_registratie_id): row for row in found}
 
@@ -108,16 +104,16 @@ async def _lock_existing_portable(session: AsyncSession, keys: list[tuple[str, s
 
 
 async def minutes_on_days(
-    session: AsyncSession, pairs: Iterable[tuple[str, date]]
+    session: Tx, pairs: Iterable[tuple[str, date]]
 ) -> Sequence[tuple[str, str, date, int]]:
     """(id, pgn_hash, datum, minuten) of live registrations of these pupils on these days."""
     pairs = list(set(pairs))
     if not pairs:
         return []
-    if _is_postgresql(session):
+    if is_postgresql(session):
         hashes, days = zip(*pairs, strict=True)
         return await pg_fetch(session, _MINUTES_PAIRS, list(hashes), list(days))
-    return await _minutes_on_days_portable(session, pairs)
+    return await _minutes_on_days_portable(orm_session(session), pairs)
 
 
 async def _minutes_on_days_portable(
@@ -141,7 +137,7 @@ async def _minutes_on_days_portable(
     return out
 
 
-async def insert_registraties(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
+async def insert_registraties(session: Tx, rows: Sequence[dict[str, Any]]) -> set[str]:
     """Insert new rows (all with the same keys); returns the ids actually inserted (a
     concurrent twin loses)."""
     if not rows:
@@ -149,7 +145,7 @@ async def insert_registraties(session: AsyncSession, rows: Sequence[dict[str, An
     return set(await insert_new(session, R, rows, key="id"))
 
 
-async def update_registraties(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+async def update_registraties(session: Tx, rows: Sequence[dict[str, Any]]) -> None:
     """Replace existing rows (all with the same keys, ``id`` among them) by id."""
     if rows:
         await bulk_update(

@@ -25,6 +25,7 @@ from verzuimhub_shared import events as ev
 from verzuimhub_shared import feed
 from verzuimhub_shared.auth import Principal
 from verzuimhub_shared.crypto import Pseudonymiser, Sealer
+from verzuimhub_shared.db import Tx
 from verzuimhub_shared.errors import (
     BadRequest,
     Conflict,
@@ -149,14 +150,14 @@ def _accept(
 
 
 async def submit_registraties(
-    session: AsyncSession, ctx: IngestContext, principal: Principal, raw_items: Sequence[Any]
+    session: Tx, ctx: IngestContext, principal: Principal, raw_items: Sequence[Any]
 ) -> list[ItemOutcome]:
     """Validate, authorise, store and publish registrations; one outcome per item."""
     return await _submit(session, ctx, [principal] * len(raw_items), raw_items)
 
 
 async def submit_requests(
-    session: AsyncSession, ctx: IngestContext, requests: Sequence[tuple[Principal, Any]]
+    session: Tx, ctx: IngestContext, requests: Sequence[tuple[Principal, Any]]
 ) -> list[ItemOutcome]:
     """The same for single registrations of several requests (each with its own caller)
     in one transaction: see ``verzuimhub_shared.group_commit``."""
@@ -164,7 +165,7 @@ async def submit_requests(
 
 
 async def _submit(
-    session: AsyncSession,
+    session: Tx,
     ctx: IngestContext,
     principals: Sequence[Principal],
     raw_items: Sequence[Any],

@@ -1,0 +1,166 @@
+"""``Database.direct_transaction``: a transaction on a connection of the engine's pool with
+no ORM session (ADR 0017). It commits or rolls back as ``Database.transaction`` does, never
+gives a connection back in the middle of a transaction, and meets a dropped connection as
+a session does: SQLAlchemy's error flagged ``connection_invalidated``, the pool's older
+connections replaced."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from verzuimhub.testing import run_sync
+from verzuimhub_shared.db import Database, DirectTransaction, pg_fetch
+from verzuimhub_shared.testing.postgres import PostgresServer
+
+
+@pytest.fixture(scope="module")
+def pg_url(pg: PostgresServer) -> str:
+    return pg.url_for(run_sync(pg.create_database("vzh_test_direct")))
+
+
+@pytest_asyncio.fixture
+async def db(pg_url: str) -> AsyncIterator[Database]:
+    database = Database(pg_url)
+    async with database.direct_transaction() as tx:
+        await pg_fetch(tx, "DROP TABLE IF EXISTS notes")
+        await pg_fetch(tx, "CREATE TABLE notes (n integer PRIMARY KEY)")
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+async def _notes(db: Database) -> list[int]:
+    async with db.direct_transaction() as tx:
+        return [row[0] for row in await pg_fetch(tx, "SELECT n FROM notes ORDER BY n")]
+
+
+async def _terminate(pg: PostgresServer, pids: set[int]) -> None:
+    admin = await asyncpg.connect(pg.dsn)
+    try:
+        await admin.fetchval("SELECT count(pg_terminate_backend(p)) FROM unnest($1::int[]) p", pids)
+    finally:
+        await admin.close()
+
+
+async def test_it_commits_when_the_block_succeeds_and_rolls_back_when_it_raises(
+    db: Database,
+) -> None:
+    async with db.direct_transaction() as tx:
+        assert isinstance(tx, DirectTransaction)  # no session on PostgreSQL
+        await pg_fetch(tx, "INSERT INTO notes VALUES (1)")
+
+    async def insert_then_fail() -> None:
+        async with db.direct_transaction() as tx:
+            await pg_fetch(tx, "INSERT INTO notes VALUES (2)")
+            raise RuntimeError("later in the same unit of work")
+
+    with pytest.raises(RuntimeError):
+        await insert_then_fail()
+    assert await _notes(db) == [1]
+    # The connection went back to the pool and serves the next transaction.
+    async with db.direct_transaction() as tx:
+        await pg_fetch(tx, "INSERT INTO notes VALUES (3)")
+    assert await _notes(db) == [1, 3]
+
+
+async def test_a_connection_cancelled_in_its_commit_is_not_given_back(
+    db: Database, pg: PostgresServer
+) -> None:
+    """The request is cancelled while its COMMIT runs (here: held up by a deferred
+    trigger). Whatever state that leaves the connection in, the pool must not hand it to
+    the next transaction: that one works, and no backend stays in a transaction."""
+    async with db.direct_transaction() as tx:
+        await pg_fetch(
+            tx,
+            "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN PERFORM pg_sleep(0.5); RETURN NULL; END $$",
+        )
+        await pg_fetch(
+            tx,
+            "CREATE CONSTRAINT TRIGGER slow AFTER INSERT ON notes DEFERRABLE INITIALLY "
+            "DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()",
+        )
+    pids: set[int] = set()
+
+    async def insert() -> None:
+        async with db.direct_transaction() as tx:
+            assert isinstance(tx, DirectTransaction)
+            pids.add(tx.connection.get_server_pid())
+            await pg_fetch(tx, "INSERT INTO notes VALUES (7)")
+
+    task = asyncio.create_task(insert())
+    await asyncio.sleep(0.2)  # in the COMMIT, in the trigger's sleep
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(3):  # the pool's connections, in turn
+        async with db.direct_transaction() as tx:
+            assert isinstance(tx, DirectTransaction)
+            assert await pg_fetch(tx, "SELECT txid_current_if_assigned()") == [(None,)]
+    admin = await asyncpg.connect(pg.dsn)
+    try:
+        states = await admin.fetch(
+            "SELECT state FROM pg_stat_activity WHERE pid = ANY($1::int[])", list(pids)
+        )
+    finally:
+        await admin.close()
+    assert all(not row["state"].endswith("in transaction") for row in states), states
+
+
+async def test_a_dropped_connection_is_reported_as_sqlalchemy_reports_it_and_replaced(
+    db: Database, pg: PostgresServer
+) -> None:
+    """The server drops every connection (a restart): the first transaction fails with
+    ``connection_invalidated`` (the services answer 503 with Retry-After), and the next one
+    works although the pool held several connections made before the restart."""
+    pids: set[int] = set()
+    all_held = asyncio.Event()
+
+    async def hold() -> None:
+        async with db.direct_transaction() as tx:
+            assert isinstance(tx, DirectTransaction)
+            pids.add(tx.connection.get_server_pid())
+            if len(pids) == 3:
+                all_held.set()
+            await all_held.wait()  # three connections at once
+
+    await asyncio.gather(*(hold() for _ in range(3)))  # three idle in the pool now
+    await _terminate(pg, pids)
+
+    with pytest.raises(DBAPIError) as failed:
+        async with db.direct_transaction() as tx:
+            await pg_fetch(tx, "SELECT 1")
+    assert failed.value.connection_invalidated
+    async with db.direct_transaction() as tx:
+        assert await pg_fetch(tx, "SELECT 2") == [(2,)]
+        assert isinstance(tx, DirectTransaction)
+        assert tx.connection.get_server_pid() not in pids
+
+
+async def test_an_unreachable_server_is_reported_as_a_lost_connection() -> None:
+    database = Database("postgresql+asyncpg://postgres@127.0.0.1:1/postgres")  # nobody there
+    try:
+        with pytest.raises(DBAPIError) as failed:
+            async with database.direct_transaction():
+                pass
+        assert failed.value.connection_invalidated
+    finally:
+        await database.dispose()
+
+
+async def test_elsewhere_it_is_a_session(tmp_path: Path) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path}/d.db")
+    try:
+        async with database.direct_transaction() as tx:
+            assert isinstance(tx, AsyncSession)
+    finally:
+        await database.dispose()
