@@ -9,13 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from verzuimhub_shared.auth import ROLE_SCOPES, SCOPE_ADMIN
-
-_SCOPE_BY_DEPENDENCY = {
-    f"require_{scope.replace(':', '_')}": scope
-    for scopes in ROLE_SCOPES.values()
-    for scope in scopes
-} | {f"require_{SCOPE_ADMIN}": SCOPE_ADMIN}
+from verzuimhub_shared.auth import ScopeBearer
 
 
 @dataclass(frozen=True)
@@ -32,9 +26,8 @@ def _scope_of(dependant: Any) -> str | None:
     if dependant is None:
         return None
     for dep in dependant.dependencies:
-        scope = _SCOPE_BY_DEPENDENCY.get(getattr(dep.call, "__name__", ""))
-        if scope is not None:
-            return scope
+        if isinstance(dep.call, ScopeBearer):
+            return dep.call.scope
         found = _scope_of(dep)
         if found is not None:
             return found
