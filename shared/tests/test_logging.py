@@ -73,3 +73,50 @@ def test_an_exception_is_rendered_into_its_line() -> None:
     (line,) = (orjson.loads(text) for text in out.getvalue().splitlines())
     assert line["event"] == "worker_crashed"
     assert "RuntimeError: kapot" in str(line["exception"])
+
+
+@pytest.mark.usefixtures("restored_logging")
+async def test_a_requests_lines_carry_its_ids_and_every_line_the_service() -> None:
+    import httpx
+    from fastapi import FastAPI
+
+    from verzuimhub_shared.metrics import Metrics
+    from verzuimhub_shared.middleware import EdgeMiddleware
+    from verzuimhub_shared.tracing import current_trace, new_trace
+
+    log = get_logger("t")
+    app = FastAPI()
+
+    @app.get("/ding")
+    async def ding() -> dict[str, str]:
+        log.info("inside")
+        return {}
+
+    app.add_middleware(EdgeMiddleware, api_version="1", metrics=Metrics("t"), max_body_bytes=100)
+    trace = "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"
+    out = io.StringIO()
+    with contextlib.redirect_stderr(out):
+        configure_logging("INFO", json=True, service="ingest")
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app), base_url="http://t"
+        ) as client:
+            answer = await client.get(
+                "/ding", headers={"x-request-id": "verzoek-1", "traceparent": trace}
+            )
+        log.info("between requests")
+        job = current_trace.set(new_trace(request_id="taak-7"))
+        try:
+            log.info("a worker's job")
+        finally:
+            current_trace.reset(job)
+    lines = [orjson.loads(x) for x in out.getvalue().splitlines()]
+    by_event = {line["event"]: line for line in lines}
+    inside, access = by_event["inside"], by_event["http_request"]
+    between, worker = by_event["between requests"], by_event["a worker's job"]
+    assert answer.headers["x-request-id"] == "verzoek-1"
+    for line in (inside, access):
+        assert (line["request_id"], line["trace_id"]) == ("verzoek-1", "ab" * 16)
+    assert "request_id" not in between
+    assert "trace_id" not in between
+    assert worker["request_id"] == "taak-7"
+    assert {line["service"] for line in lines} == {"ingest"}  # httpx's own line too

@@ -1,7 +1,8 @@
 """structlog JSON logging, configured at start-up (never at import time).
 
-Request id and trace id are bound per request through contextvars (see ``middleware``), so
-every log line of a request carries them.
+Every line logged for a request, or for a worker's job, carries its request id and trace id:
+they are read from ``tracing.current_trace``, which the edge (``middleware``) and the
+workers set.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 
 import orjson
 import structlog
+
+from verzuimhub_shared.tracing import current_trace
 
 
 class _Stderr:
@@ -33,6 +36,26 @@ def _orjson_text(obj: Any, **kwargs: Any) -> str:
     return orjson.dumps(obj, **kwargs).decode()
 
 
+def _context(service: str) -> Any:
+    """A processor adding the service's name and the current request's (or job's) ids.
+
+    One context variable read per line. structlog's ``merge_contextvars`` walks every
+    context variable of the context instead (asyncio's, SQLAlchemy's, FastAPI's, …) and
+    needs a bind and an unbind per request: the three cost a request's access line about
+    half of its ~90,000 instructions (callgrind)."""
+
+    def add(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+        if service:
+            event.setdefault("service", service)
+        trace = current_trace.get()
+        if trace is not None:
+            event.setdefault("request_id", trace.request_id)
+            event.setdefault("trace_id", trace.trace_id)
+        return event
+
+    return add
+
+
 def configure_logging(level: str = "INFO", *, json: bool = True, service: str = "") -> None:
     """Our own lines go from structlog straight to stderr, filtered by level before any
     work (structlog's performance advice): a request's access line costs ~8 µs instead of
@@ -41,7 +64,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True, service: str = 
     rendering."""
     timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
     shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
+        _context(service),
         structlog.processors.add_log_level,
         timestamper,
     ]
@@ -76,8 +99,6 @@ def configure_logging(level: str = "INFO", *, json: bool = True, service: str = 
     # uvicorn's access log would repeat what our middleware logs, with the raw query string.
     logging.getLogger("uvicorn.access").handlers[:] = []
     logging.getLogger("uvicorn.access").propagate = False
-    if service:
-        structlog.contextvars.bind_contextvars(service=service)
 
 
 def get_logger(name: str | None = None) -> Any:

@@ -8,7 +8,6 @@ import asyncio
 import time
 from typing import Any
 
-import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from verzuimhub_shared.errors import (
@@ -82,8 +81,7 @@ class EdgeMiddleware:
             headers.get(b"traceparent", b"").decode("latin-1") or None,
             headers.get(b"x-request-id", b"").decode("latin-1") or None,
         )
-        token = current_trace.set(ctx)
-        structlog.contextvars.bind_contextvars(request_id=ctx.request_id, trace_id=ctx.trace_id)
+        token = current_trace.set(ctx)  # the request's log lines carry its ids (logging)
         path: str = scope["path"]
         https = scope.get("scheme") == "https" or headers.get(b"x-forwarded-proto") == b"https"
         status_holder = [500]
@@ -161,7 +159,6 @@ class EdgeMiddleware:
                     status=status_holder[0],
                     duration_ms=round(elapsed * 1000, 2),
                 )
-            structlog.contextvars.unbind_contextvars("request_id", "trace_id")
             current_trace.reset(token)
 
     def _too_large(self) -> PayloadTooLarge:
