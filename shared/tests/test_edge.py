@@ -10,8 +10,10 @@ import pytest
 from fastapi import APIRouter, Depends, FastAPI, Query
 
 from verzuimhub.services import services
+from verzuimhub_shared.app import ServiceSpec, create_service_app
 from verzuimhub_shared.errors import install_error_handlers
-from verzuimhub_shared.validation import known_query_parameters
+from verzuimhub_shared.settings import ServiceSettings
+from verzuimhub_shared.validation import service_router, unchecked_routes
 
 SERVICES = ["ingest", "melding", "swv-aggregate", "mock-duo"]
 
@@ -176,7 +178,7 @@ def _page(after: Annotated[int, Query(alias="naPositie")] = 0, limit: int = 10) 
     return [after, limit]
 
 
-_THINGS = APIRouter()
+_THINGS = service_router()
 
 
 @_THINGS.get("/things")
@@ -189,7 +191,7 @@ async def _things(
 async def test_query_parameters_of_a_dependency_and_aliases_are_known() -> None:
     app = FastAPI()
     install_error_handlers(app)
-    app.include_router(_THINGS, dependencies=[Depends(known_query_parameters)])
+    app.include_router(_THINGS)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
         ok = await c.get("/things?naPositie=3&limit=2&soort=a")
         plain = await c.get("/things")
@@ -198,6 +200,23 @@ async def test_query_parameters_of_a_dependency_and_aliases_are_known() -> None:
     assert plain.status_code == 200
     assert bad.status_code == 400
     assert [p["name"] for p in bad.json()["invalidParams"]] == ["after", "y"]
+
+
+def test_a_service_refuses_a_router_whose_routes_do_not_check_their_query() -> None:
+    plain = APIRouter()
+
+    @plain.get("/plain")
+    async def _plain() -> None: ...
+
+    @plain.get("/hidden", include_in_schema=False)
+    async def _hidden() -> None: ...
+
+    assert unchecked_routes([_THINGS, plain]) == ["['GET'] /plain"]
+    spec = ServiceSpec(
+        name="t", title="t", description="t", migrations_package=None, routers=[plain]
+    )
+    with pytest.raises(TypeError, match="/plain"):
+        create_service_app(spec, ServiceSettings())
 
 
 async def test_a_request_cancelled_as_its_body_arrives_stays_cancelled() -> None:

@@ -42,7 +42,7 @@ from typing import Annotated
 
 import httpx
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
+from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from pydantic_settings import SettingsConfigDict
@@ -68,6 +68,7 @@ from verzuimhub_shared.errors import (
 )
 from verzuimhub_shared.logging import get_logger
 from verzuimhub_shared.settings import ServiceSettings
+from verzuimhub_shared.validation import service_router
 
 log = get_logger(__name__)
 
@@ -270,7 +271,7 @@ def _replayed(response: Response) -> None:
 
 # -- business routes -------------------------------------------------------------------------
 
-router = APIRouter(prefix="/v1", tags=["verzuimmeldingen"])
+router = service_router(prefix="/v1", tags=["verzuimmeldingen"])
 
 _ERRORS: dict[int | str, dict[str, str]] = {
     409: {"description": "Dezelfde Idempotency-Key wordt nog verwerkt"},
@@ -373,7 +374,7 @@ async def trek_verzuimmelding_in(
 
 # -- test routes -----------------------------------------------------------------------------
 
-test_router = APIRouter(prefix="/v1/test", tags=["test"])
+test_router = service_router(prefix="/v1/test", tags=["test"])
 
 
 @test_router.get(

@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 from sqlalchemy import Table
 from starlette.responses import JSONResponse, Response
@@ -24,7 +24,7 @@ from verzuimhub_shared.migrations import at_head
 from verzuimhub_shared.openapi import build_openapi
 from verzuimhub_shared.ratelimit import RateLimiter
 from verzuimhub_shared.settings import ServiceSettings
-from verzuimhub_shared.validation import known_query_parameters
+from verzuimhub_shared.validation import unchecked_routes
 
 API_VERSION = "1.0.0"
 
@@ -107,11 +107,14 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         setattr(app.state, key, value)
     install_error_handlers(app)
     _health_routes(app, spec)
-    checked = [Depends(known_query_parameters)]
-    for router in spec.routers:
-        app.include_router(router, dependencies=checked)
+    routers = [*spec.routers]
     if spec.audit_table is not None:
-        app.include_router(audit_router(spec.audit_table), dependencies=checked)
+        routers.append(audit_router(spec.audit_table))
+    unchecked = unchecked_routes(routers)
+    if unchecked:  # ADR 0011
+        raise TypeError(f"routes not made by validation.service_router: {unchecked}")
+    for router in routers:
+        app.include_router(router)
 
     openapi_doc: dict[str, Any] = {}
 

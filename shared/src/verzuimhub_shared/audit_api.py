@@ -8,7 +8,7 @@ recorded in the log (who looked at the log is accountable too).
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
@@ -18,6 +18,7 @@ from verzuimhub_shared import audit
 from verzuimhub_shared.auth import Admin
 from verzuimhub_shared.db import SessionDep
 from verzuimhub_shared.errors import BadRequest, InvalidParam
+from verzuimhub_shared.validation import service_router
 
 
 class _Model(BaseModel):
@@ -45,7 +46,7 @@ PURPOSE_AUDIT = "toezicht op verwerkingen (beheer)"
 
 
 def audit_router(table: Table) -> Any:
-    router = APIRouter(tags=["beheer"])
+    router = service_router(tags=["beheer"])
 
     @router.get(
         "/v1/audit",

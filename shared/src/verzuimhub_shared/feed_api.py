@@ -6,7 +6,7 @@ No ``from __future__ import annotations`` here: FastAPI reads these signatures a
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
@@ -22,11 +22,12 @@ from verzuimhub_shared.feed import (
     last_position_for,
     read_batch,
 )
+from verzuimhub_shared.validation import service_router
 
 
 def feed_router(tables: FeedTables, *, sealer_attr: str | None = None) -> Any:
     """``GET /v1/feed?after=&limit=`` for consumer tokens: each sees only its own events."""
-    router = APIRouter(tags=["feed"])
+    router = service_router(tags=["feed"])
 
     @router.get(
         "/v1/feed",
@@ -67,7 +68,7 @@ def cursor_status_router(cursors: Table) -> Any:
         events_applied: int
         updated_at: datetime
 
-    router = APIRouter(tags=["beheer"])
+    router = service_router(tags=["beheer"])
 
     @router.get(
         "/v1/feed-cursors",

@@ -5,7 +5,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import Header, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from verzuimhub_ingest import repository as repo
@@ -29,9 +29,15 @@ from verzuimhub_shared.errors import (
 )
 from verzuimhub_shared.feed_api import feed_router
 from verzuimhub_shared.group_commit import GroupCommit, GroupCommitBusy
-from verzuimhub_shared.validation import body_doc, json_body, json_response, validate
+from verzuimhub_shared.validation import (
+    body_doc,
+    json_body,
+    json_response,
+    service_router,
+    validate,
+)
 
-router = APIRouter()
+router = service_router()
 
 IdempotencyKey = Annotated[
     str | None,

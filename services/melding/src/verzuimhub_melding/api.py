@@ -3,7 +3,7 @@
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import Path, Query, Request, Response
 from pydantic import BaseModel
 
 from verzuimhub_melding import repository as repo
@@ -18,9 +18,15 @@ from verzuimhub_shared.db import SessionDep
 from verzuimhub_shared.errors import BadRequest, Forbidden, InvalidParam, NotFound
 from verzuimhub_shared.feed_api import cursor_status_router, feed_router
 from verzuimhub_shared.periods import school_year_bounds, school_year_of
-from verzuimhub_shared.validation import body_doc, json_body, json_response, validate
+from verzuimhub_shared.validation import (
+    body_doc,
+    json_body,
+    json_response,
+    service_router,
+    validate,
+)
 
-router = APIRouter()
+router = service_router()
 
 BrinPath = Annotated[str, Path(pattern=r"^[0-9]{2}[A-Z]{2}$", description="BRIN of the school")]
 IdPath = Annotated[str, Path(max_length=36, description="The hub's melding id")]

@@ -8,12 +8,13 @@ import csv
 import io
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import Path, Query, Request, Response
 
 from verzuimhub_shared.auth import AggregatenReader, Principal
 from verzuimhub_shared.db import SessionDep
 from verzuimhub_shared.errors import BadRequest, InvalidParam, NotFound
 from verzuimhub_shared.feed_api import cursor_status_router
+from verzuimhub_shared.validation import service_router
 from verzuimhub_swv_aggregate import repository as repo
 from verzuimhub_swv_aggregate import schemas as s
 from verzuimhub_swv_aggregate.dashboard import router as dashboard_router
@@ -30,7 +31,7 @@ from verzuimhub_swv_aggregate.models import CURSORS
 from verzuimhub_swv_aggregate.periods import Period, parse_period
 from verzuimhub_swv_aggregate.service import NATIONAL, AggregateContext
 
-router = APIRouter(tags=["cijfers"])
+router = service_router(tags=["cijfers"])
 
 CSV_MEDIA = "text/csv"
 
