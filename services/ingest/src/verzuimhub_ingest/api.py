@@ -5,7 +5,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import Header, Path, Query, Request, Response
+from fastapi import Path, Query, Request, Response
 from pydantic import BaseModel
 
 from verzuimhub_ingest import repository as repo
@@ -39,13 +39,32 @@ from verzuimhub_shared.validation import (
 
 router = service_router()
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        description="Retries with the same key and payload get the stored answer",
-    ),
-]
+_KEY_DESCRIPTION = "Retries with the same key and payload get the stored answer"
+#: The optional ``Idempotency-Key`` header, as the OpenAPI document shows it
+#: (``openapi_extra``). The routes read it with ``_idempotency_key``: declared as a FastAPI
+#: header parameter, its solving and validation cost every request ~73,000 instructions
+#: (callgrind), 5 % of a single registration's work in this service.
+_IDEMPOTENCY_KEY_DOC: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "description": _KEY_DESCRIPTION,
+            "schema": {
+                "anyOf": [{"type": "string"}, {"type": "null"}],
+                "title": "Idempotency-Key",
+                "description": _KEY_DESCRIPTION,
+            },
+        }
+    ]
+}
+
+
+def _idempotency_key(request: Request) -> str | None:
+    return request.headers.get("idempotency-key")
+
+
 BrinPath = Annotated[str, Path(pattern=r"^[0-9]{2}[A-Z]{2}$", description="BRIN of the school")]
 
 
@@ -95,13 +114,10 @@ async def _idempotent(
         409: {"description": "Lower or equal versie with another payload"},
         422: {"description": "Idempotency-Key reused with another payload"},
     },
-    openapi_extra=body_doc(s.RegistratieIn),
+    openapi_extra=body_doc(s.RegistratieIn) | _IDEMPOTENCY_KEY_DOC,
 )
-async def create_registratie(
-    request: Request,
-    principal: RegistratiesWriter,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
+async def create_registratie(request: Request, principal: RegistratiesWriter) -> Response:
+    idempotency_key = _idempotency_key(request)
     data, raw = await json_body(request)
     if idempotency_key is None:
         # Shares a transaction with the other single registrations waiting meanwhile.
@@ -180,14 +196,12 @@ def _db(request: Request) -> Database:
     summary="Register up to 5,000 absences; every item is answered on its own",
     tags=["registraties"],
     response_model=s.BatchResultaat,
-    openapi_extra=body_doc(s.RegistratieBatchIn),
+    openapi_extra=body_doc(s.RegistratieBatchIn) | _IDEMPOTENCY_KEY_DOC,
 )
 async def create_batch(
-    request: Request,
-    principal: RegistratiesWriter,
-    session: SessionDep,
-    idempotency_key: IdempotencyKey = None,
+    request: Request, principal: RegistratiesWriter, session: SessionDep
 ) -> Response:
+    idempotency_key = _idempotency_key(request)
     data, raw = await json_body(request)
     batch = validate(s.RegistratieBatchIn, data)
 
@@ -409,14 +423,12 @@ def _period_routes(collection: str, name: str, model: type[BaseModel], absoluut:
         status_code=201,
         response_model=s.Vrijstelling,
         responses={422: {"description": "Idempotency-Key reused with another payload"}},
-        openapi_extra=body_doc(model),
+        openapi_extra=body_doc(model) | _IDEMPOTENCY_KEY_DOC,
     )
     async def create(
-        request: Request,
-        principal: VrijstellingenWriter,
-        session: SessionDep,
-        idempotency_key: IdempotencyKey = None,
+        request: Request, principal: VrijstellingenWriter, session: SessionDep
     ) -> Response:
+        idempotency_key = _idempotency_key(request)
         _gemeente(principal)
         data, raw = await json_body(request)
         item: Any = validate(model, data)
