@@ -106,7 +106,6 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     for key, value in spec.extra_state.items():
         setattr(app.state, key, value)
     install_error_handlers(app)
-    _health_routes(app, spec)
     routers = [*spec.routers]
     if spec.audit_table is not None:
         routers.append(audit_router(spec.audit_table))
@@ -115,6 +114,9 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         raise TypeError(f"routes not made by validation.service_router: {unchecked}")
     for router in routers:
         app.include_router(router)
+    # After the API's routes: a request is matched against the routes in order, and the
+    # probes and the scraper come seldom (four matches less for every API request).
+    _health_routes(app, spec)
 
     openapi_doc: dict[str, Any] = {}
 
