@@ -6,8 +6,10 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import re
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import orjson
 import pytest
@@ -51,6 +53,11 @@ def test_a_log_line_is_one_json_object_of_what_was_logged() -> None:
     assert (warned["event"], warned["level"]) == ("feed_fetch_failed", "warning")
     assert set(foreign) == {"event", "level", "timestamp"}
     assert foreign["event"] == "from the standard library"
+    for line in (ours, foreign):  # UTC, ISO 8601 to the microsecond, this very moment
+        stamp = str(line["timestamp"])
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", stamp), stamp
+        at = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        assert abs((datetime.now(UTC) - at).total_seconds()) < 5
 
 
 @pytest.mark.usefixtures("restored_logging")
