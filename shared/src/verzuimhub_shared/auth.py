@@ -11,6 +11,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -56,7 +57,7 @@ class Principal:
     consumer: str | None = None
     claims: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    @property
+    @cached_property  # the rate limit's key, every request (a token may name many BRINs)
     def organisation(self) -> str:
         if self.brins:
             return "brin:" + ",".join(sorted(self.brins))
