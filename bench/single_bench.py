@@ -1,0 +1,231 @@
+"""A single registration's own work in ingest, in one process: ingest's ASGI app on a fresh,
+migrated PostgreSQL database, ``POST /v1/registraties`` driven straight into the app (no
+HTTP server or client), ``--concurrency`` at a time. With eight at a time, every group
+commit carries eight requests.
+
+    uv run python bench/single_bench.py                  # CPU µs of this process per request
+    uv run python bench/single_bench.py --callgrind      # instructions per request
+    uv run python bench/single_bench.py --bare           # the same for bench/bare_app.py
+
+CPU time moves with whatever else the machine runs (the same code measured 535–797 µs in
+one afternoon). ``--callgrind`` runs the same under valgrind's callgrind, counting only the
+measured requests (``callgrind_control`` switches it on and off around them): instructions
+per request, the same to within 0.2 % run after run, whatever the machine does. It is ~60
+times slower, so it sends 500 requests after 300 of warm-up. Each change of the eleventh
+session was judged with it (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import uvloop
+
+from verzuimhub.services import service
+from verzuimhub.testing import make_bsn, settings_for
+from verzuimhub_shared import devkeys
+from verzuimhub_shared.app import lifespan_context
+from verzuimhub_shared.migrations import upgrade
+from verzuimhub_shared.testing.postgres import ensure_server
+
+WARMUP = 300
+_UNDER_CALLGRIND = "VZH_SINGLE_BENCH_CALLGRIND"
+
+
+def body(i: int) -> bytes:
+    """A valid registration: 2,000 pupils, five school days a week, one week per round."""
+    j = i % 20_000
+    day = date(2026, 9, 1) + timedelta(days=(j // 2000) * 7 + j % 5)
+    return orjson.dumps(
+        {
+            "schoolRegistratieId": f"r{i}",
+            "versie": 1,
+            "brin": "99AA",
+            "vestiging": "00",
+            "pgn": make_bsn(1000 + i % 2000),
+            "geboortedatum": "2015-03-04",
+            "woongemeente": "GM9901",
+            "sector": "po",
+            "datum": day.isoformat(),
+            "minuten": 60,
+            "eenheid": "klokuur",
+            "aantalEenheden": 1,
+            "alleLessenGemist": False,
+            "categorie": "spijbelen",
+        }
+    )
+
+
+async def post(
+    app: Any, payload: bytes, headers: list[tuple[bytes, bytes]], seen: Counter[int]
+) -> None:
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": payload, "more_body": False}
+        await asyncio.sleep(3600)  # no disconnect while the app runs
+        raise AssertionError
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            seen[message["status"]] += 1
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/registraties",
+        "raw_path": b"/v1/registraties",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [*headers, (b"content-length", str(len(payload)).encode())],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8001),
+        "app": app,
+        "state": {},
+    }
+    await app(scope, receive, send)
+
+
+async def drive(
+    app: Any, start: int, count: int, concurrency: int, headers: Any, seen: Any
+) -> None:
+    numbers = iter(range(start, start + count))
+
+    async def worker() -> None:
+        for i in numbers:
+            await post(app, body(i), headers, seen)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+def _callgrind(switch: str) -> None:
+    if os.environ.get(_UNDER_CALLGRIND):
+        subprocess.run(
+            ["callgrind_control", "-i", switch, str(os.getpid())],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+
+async def measure(requests: int, concurrency: int, bare: bool, quiet: Any) -> None:
+    pg = await ensure_server()
+    database = await pg.create_database("vzh_bench_single")
+    url = pg.url_for(database)
+    ingest = service("ingest")
+    assert ingest.migrations_package
+    await upgrade(ingest.migrations_package, url)
+    key_dir = Path(tempfile.mkdtemp())
+    token = devkeys.mint("school", key_dir, brins=["99AA"], ttl=3600)
+    settings = settings_for(  # one caller: the limiter stays in the path, far above the load
+        "ingest",
+        {"ingest": url},
+        key_dir,
+        rate_limit_per_minute=100_000_000,
+        rate_limit_burst=100_000,
+    )
+    app: Any = ingest.create_app(settings)
+    headers = [
+        (b"host", b"ingest"),
+        (b"content-type", b"application/json"),
+        (b"authorization", f"Bearer {token}".encode()),
+    ]
+    seen: Counter[int] = Counter()
+    real_stderr = sys.stderr
+    try:
+        async with lifespan_context(app):
+            if bare:
+                sys.path.insert(0, str(Path(__file__).parent))
+                import bare_app
+
+                app = bare_app.app
+            sys.stderr = quiet  # the access log: one line per request
+            await drive(app, 0, WARMUP, concurrency, headers, seen)
+            _callgrind("on")
+            wall, cpu = time.perf_counter(), time.process_time()
+            await drive(app, 1_000_000, requests, concurrency, headers, seen)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            _callgrind("off")
+            sys.stderr = real_stderr
+    finally:
+        sys.stderr = real_stderr
+        await pg.drop_databases()
+        pg.stop()
+    groups = ""
+    if not bare:
+        counts = dict(
+            line.rsplit(" ", 1)
+            for line in app.state.metrics.render().decode().splitlines()
+            if line.startswith("ingest_registratie_group")
+        )
+        items = float(counts["ingest_registratie_group_items_total"])
+        groups = f", {items / float(counts['ingest_registratie_groups_total']):.1f} per transaction"
+    print(
+        f"{'bare endpoint' if bare else 'ingest'}: {requests} requests, {concurrency} at a time: "
+        f"{cpu * 1e6 / requests:.1f} µs CPU per request, {requests / wall:,.0f} req/s "
+        f"(answers {dict(seen)}{groups})"
+    )
+
+
+def under_callgrind(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as work:
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            f"--callgrind-out-file={work}/callgrind.out",
+            sys.executable,
+            __file__,
+            f"--requests={args.requests}",
+            f"--concurrency={args.concurrency}",
+            *(["--bare"] if args.bare else []),
+        ]
+        done = subprocess.run(
+            command,
+            env={**os.environ, _UNDER_CALLGRIND: "1"},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    print(done.stdout.strip())
+    collected = re.search(r"Collected : (\d+)", done.stderr)
+    if collected is None:
+        sys.exit(f"valgrind reported no count:\n{done.stderr[-2000:]}")
+    print(f"instructions per request: {int(collected.group(1)) / args.requests:,.0f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=None)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--bare", action="store_true", help="bench/bare_app.py instead")
+    parser.add_argument("--callgrind", action="store_true", help="count instructions")
+    args = parser.parse_args()
+    if args.requests is None:
+        args.requests = 500 if args.callgrind else 4000
+    if args.callgrind:
+        under_callgrind(args)
+        return
+    with open(os.devnull, "w") as quiet:  # where the access log goes while measured
+        uvloop.run(measure(args.requests, args.concurrency, args.bare, quiet))
+
+
+if __name__ == "__main__":
+    main()
