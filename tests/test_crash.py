@@ -19,7 +19,14 @@ import pytest
 from verzuimhub.cli import up_environment
 from verzuimhub.hub import start_services, stop_all, wait_ready
 from verzuimhub.services import service
-from verzuimhub.testing import fetch_rows, make_bsn, registratie, run_sync, truancy_week
+from verzuimhub.testing import (
+    eventually,
+    fetch_rows,
+    make_bsn,
+    registratie,
+    run_sync,
+    truancy_week,
+)
 from verzuimhub_shared import devkeys
 from verzuimhub_shared.migrations import upgrade
 from verzuimhub_shared.testing.postgres import PostgresServer
@@ -146,9 +153,11 @@ async def test_kill_9_ingest_in_the_middle_of_a_stream_of_batches(cluster: Clust
     async def killer() -> int:
         kills = 0
         for threshold in (BATCHES // 4, BATCHES // 2, 3 * BATCHES // 4):
-            count = "SELECT count(*) FROM registraties"
-            while await _scalar(url, count) < threshold * PER_BATCH:  # noqa: ASYNC110 polls SQL
-                await asyncio.sleep(0.02)
+
+            async def reached(rows: int = threshold * PER_BATCH) -> bool:
+                return bool(await _scalar(url, "SELECT count(*) FROM registraties") >= rows)
+
+            await eventually(reached, seconds=120)
             cluster.kill9("ingest")
             kills += 1
             await asyncio.to_thread(cluster.start, "ingest")
@@ -202,8 +211,11 @@ async def test_kill_9_melding_during_a_replay(cluster: Cluster, pg: PostgresServ
     cluster.start("melding")
     kills = 0
     for fraction in (0.2, 0.6):
-        while await _scalar(melding_url, cursor_sql) < fraction * head:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
+
+        async def applied(events: float = fraction * head) -> bool:
+            return bool(await _scalar(melding_url, cursor_sql) >= events)
+
+        await eventually(applied, seconds=120)
         cluster.kill9("melding")
         kills += 1
         await asyncio.to_thread(cluster.start, "melding")
