@@ -34,7 +34,7 @@ import orjson
 import uvloop
 
 from verzuimhub.services import service
-from verzuimhub.testing import make_bsn, settings_for
+from verzuimhub.testing import make_bsn, registratie, settings_for
 from verzuimhub_shared import devkeys
 from verzuimhub_shared.app import lifespan_context
 from verzuimhub_shared.migrations import upgrade
@@ -49,22 +49,9 @@ def body(i: int) -> bytes:
     j = i % 20_000
     day = date(2026, 9, 1) + timedelta(days=(j // 2000) * 7 + j % 5)
     return orjson.dumps(
-        {
-            "schoolRegistratieId": f"r{i}",
-            "versie": 1,
-            "brin": "99AA",
-            "vestiging": "00",
-            "pgn": make_bsn(1000 + i % 2000),
-            "geboortedatum": "2015-03-04",
-            "woongemeente": "GM9901",
-            "sector": "po",
-            "datum": day.isoformat(),
-            "minuten": 60,
-            "eenheid": "klokuur",
-            "aantalEenheden": 1,
-            "alleLessenGemist": False,
-            "categorie": "spijbelen",
-        }
+        registratie(
+            schoolRegistratieId=f"r{i}", pgn=make_bsn(1000 + i % 2000), datum=day.isoformat()
+        )
     )
 
 
