@@ -13,7 +13,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 import pytest_asyncio
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verzuimhub.testing import run_sync
@@ -164,3 +164,19 @@ async def test_elsewhere_it_is_a_session(tmp_path: Path) -> None:
             assert isinstance(tx, AsyncSession)
     finally:
         await database.dispose()
+
+
+async def test_a_failing_commit_is_reported_as_sqlalchemy_reports_it(db: Database) -> None:
+    """A check deferred to the COMMIT fails there: SQLAlchemy's ``IntegrityError``, nothing
+    stored, and the connection serves the next transaction."""
+    async with db.direct_transaction() as tx:
+        await pg_fetch(tx, "ALTER TABLE notes DROP CONSTRAINT notes_pkey")
+        await pg_fetch(tx, "ALTER TABLE notes ADD UNIQUE (n) DEFERRABLE INITIALLY DEFERRED")
+
+    async def twice() -> None:
+        async with db.direct_transaction() as tx:
+            await pg_fetch(tx, "INSERT INTO notes VALUES (5), (5)")  # checked at COMMIT
+
+    with pytest.raises(IntegrityError):
+        await twice()
+    assert await _notes(db) == []

@@ -121,11 +121,12 @@ class Database:
         and in) cost ~0.2–0.3 ms of CPU per transaction, several times a statement's
         (``bench/transaction_bench.py``); single registrations pay it per group (ADR 0017).
 
-        A connection whose transaction did not end (cancelled in the middle), or that the
-        server dropped, is not given back: it is discarded. A dropped one also makes the
-        pool replace the connections made before it, and the failure is raised as
-        SQLAlchemy raises it (``DBAPIError``, ``connection_invalidated``), so the edge
-        answers 503 with ``Retry-After``, as for a session (ADR 0010).
+        A failure is raised as SQLAlchemy raises it (``IntegrityError``, …), the
+        ``COMMIT``'s own included. A connection whose transaction did not end (cancelled in
+        the middle), or that the server dropped, is not given back: it is discarded. A
+        dropped one also makes the pool replace the connections made before it, and is
+        raised as ``DBAPIError`` flagged ``connection_invalidated``, so the edge answers
+        503 with ``Retry-After``, as for a session (ADR 0010).
         """
         if self.dialect != "postgresql":
             async with self.transaction() as session:
@@ -150,6 +151,8 @@ class Database:
                 fairy = None
             if gone and isinstance(exc, Exception):
                 raise _connection_lost(exc) from exc
+            if isinstance(exc, asyncpg.PostgresError):  # the COMMIT's own (a deferred check)
+                raise _as_sqlalchemy_error("COMMIT", exc) from exc
             raise
         finally:
             if fairy is not None:
