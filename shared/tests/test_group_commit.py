@@ -44,6 +44,22 @@ async def test_requests_of_the_same_moment_go_together() -> None:
     assert work.groups == [["a", "b", "c"]]
 
 
+async def test_requests_read_in_the_same_turn_of_the_loop_go_together() -> None:
+    """The first request starts a group; the others of the same turn reach the group
+    commit one step later (each request's own awaits in between). They still join it,
+    rather than making a second group of their own while the first is written."""
+    work = Work()
+    groups = GroupCommit(work, writers=2)
+
+    async def after_a_step(item: str) -> str:
+        await asyncio.sleep(0)
+        return await groups.submit(item)
+
+    answers = await asyncio.gather(groups.submit("a"), *(after_a_step(x) for x in "bcd"))
+    assert answers == ["A", "B", "C", "D"]
+    assert work.groups == [["a", "b", "c", "d"]]
+
+
 async def test_a_request_on_a_quiet_service_goes_at_once_alone() -> None:
     work = Work()
     groups = GroupCommit(work)
