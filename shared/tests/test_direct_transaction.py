@@ -16,7 +16,7 @@ import pytest_asyncio
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from verzuimhub.testing import run_sync
+from verzuimhub.testing import eventually, run_sync
 from verzuimhub_shared.db import Database, DirectTransaction, pg_fetch
 from verzuimhub_shared.testing.postgres import PostgresServer
 
@@ -82,7 +82,7 @@ async def test_a_connection_cancelled_in_its_commit_is_not_given_back(
         await pg_fetch(
             tx,
             "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN PERFORM pg_sleep(0.5); RETURN NULL; END $$",
+            "$$ BEGIN PERFORM pg_sleep(2); RETURN NULL; END $$",
         )
         await pg_fetch(
             tx,
@@ -98,7 +98,20 @@ async def test_a_connection_cancelled_in_its_commit_is_not_given_back(
             await pg_fetch(tx, "INSERT INTO notes VALUES (7)")
 
     task = asyncio.create_task(insert())
-    await asyncio.sleep(0.2)  # in the COMMIT, in the trigger's sleep
+    admin = await asyncpg.connect(pg.dsn)
+    try:
+
+        async def committing() -> bool:  # in the COMMIT, in the trigger's sleep
+            query = await admin.fetchval(
+                "SELECT query FROM pg_stat_activity WHERE pid = ANY($1::int[]) "
+                "AND state = 'active'",
+                list(pids),
+            )
+            return bool(query and query.upper().startswith("COMMIT"))
+
+        await eventually(committing)
+    finally:
+        await admin.close()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
