@@ -2,7 +2,7 @@
 # the locked dependencies themselves.
 UV := scripts/uv.sh
 
-.PHONY: up test lint format demo bench bench-floor settings
+.PHONY: up test lint format demo bench bench-floor bench-single settings
 
 up:            ## start the whole hub on the embedded default (SQLite, mock DUO)
 	$(UV) sync --frozen --no-dev --quiet --compile-bytecode
@@ -24,6 +24,10 @@ bench:         ## performance figures against PostgreSQL (ARGS=--quick for a sma
 bench-floor:   ## the floor under the batch and replay figures (docs/benchmarks.md)
 	$(UV) sync --frozen --quiet --compile-bytecode
 	$(UV) run --frozen python bench/floor_bench.py
+
+bench-single:  ## a single registration's own work in ingest (ARGS=--callgrind: instructions)
+	$(UV) sync --frozen --quiet --compile-bytecode
+	$(UV) run --frozen python bench/single_bench.py $(ARGS)
 
 settings:      ## the settings table, as in the README
 	$(UV) run verzuimhub settings --markdown

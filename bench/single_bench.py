@@ -3,9 +3,9 @@ migrated PostgreSQL database, ``POST /v1/registraties`` driven straight into the
 HTTP server or client), ``--concurrency`` at a time. With eight at a time, every group
 commit carries eight requests.
 
-    uv run python bench/single_bench.py                  # CPU µs of this process per request
-    uv run python bench/single_bench.py --callgrind      # instructions per request
-    uv run python bench/single_bench.py --bare           # the same for bench/bare_app.py
+    make bench-single                                    # CPU µs of this process per request
+    make bench-single ARGS=--callgrind                   # instructions per request
+    make bench-single ARGS="--callgrind --bare"          # the same for bench/bare_app.py
 
 CPU time moves with whatever else the machine runs (the same code measured 535–797 µs in
 one afternoon). ``--callgrind`` runs the same under valgrind's callgrind, counting only the
@@ -92,15 +92,29 @@ async def post(
 
 
 async def drive(
-    app: Any, start: int, count: int, concurrency: int, headers: Any, seen: Any
-) -> None:
-    numbers = iter(range(start, start + count))
+    app: Any,
+    start: int,
+    count: int,
+    concurrency: int,
+    headers: Any,
+    seen: Any,
+    measured: bool = False,
+) -> tuple[float, float]:
+    """Wall and CPU seconds of posting ``count`` bodies (made before the clock starts)."""
+    payloads = iter([body(i) for i in range(start, start + count)])
 
     async def worker() -> None:
-        for i in numbers:
-            await post(app, body(i), headers, seen)
+        for payload in payloads:
+            await post(app, payload, headers, seen)
 
+    if measured:
+        _callgrind("on")
+    wall, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    if measured:
+        _callgrind("off")
+    return wall, cpu
 
 
 def _callgrind(switch: str) -> None:
@@ -145,11 +159,9 @@ async def measure(requests: int, concurrency: int, bare: bool, quiet: Any) -> No
                 app = bare_app.app
             sys.stderr = quiet  # the access log: one line per request
             await drive(app, 0, WARMUP, concurrency, headers, seen)
-            _callgrind("on")
-            wall, cpu = time.perf_counter(), time.process_time()
-            await drive(app, 1_000_000, requests, concurrency, headers, seen)
-            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-            _callgrind("off")
+            wall, cpu = await drive(
+                app, 1_000_000, requests, concurrency, headers, seen, measured=True
+            )
             sys.stderr = real_stderr
     finally:
         sys.stderr = real_stderr
@@ -184,13 +196,18 @@ def under_callgrind(args: argparse.Namespace) -> None:
             f"--concurrency={args.concurrency}",
             *(["--bare"] if args.bare else []),
         ]
-        done = subprocess.run(
-            command,
-            env={**os.environ, _UNDER_CALLGRIND: "1"},
-            capture_output=True,
-            text=True,
-            check=True,
-        )
+        try:
+            done = subprocess.run(
+                command,
+                env={**os.environ, _UNDER_CALLGRIND: "1"},
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+        except FileNotFoundError:
+            sys.exit("--callgrind needs valgrind (Debian: apt-get install valgrind)")
+        except subprocess.CalledProcessError as failed:
+            sys.exit(f"the run under valgrind failed:\n{failed.stderr[-2000:]}")
     print(done.stdout.strip())
     collected = re.search(r"Collected : (\d+)", done.stderr)
     if collected is None:
