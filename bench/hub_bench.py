@@ -533,8 +533,14 @@ async def group_counts(hub: Hub) -> tuple[float, float]:
     """Ingest's groups of single registrations written so far, and the items in them (from
     its /metrics): items ÷ groups is how many requests shared a transaction."""
     async with httpx.AsyncClient() as client:
-        text = (await client.get(hub.base("ingest") + "/metrics")).text
-    values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("ingest_"))
+        return group_counts_of((await client.get(hub.base("ingest") + "/metrics")).text)
+
+
+def group_counts_of(metrics: str) -> tuple[float, float]:
+    """(groups, items) from ingest's metrics in the Prometheus text format."""
+    values = dict(
+        line.rsplit(" ", 1) for line in metrics.splitlines() if line.startswith("ingest_")
+    )
     return (
         float(values.get("ingest_registratie_groups_total", 0)),
         float(values.get("ingest_registratie_group_items_total", 0)),

@@ -32,6 +32,7 @@ from typing import Any
 
 import orjson
 import uvloop
+from hub_bench import group_counts_of
 
 from verzuimhub.services import service
 from verzuimhub.testing import make_bsn, registratie, settings_for
@@ -153,8 +154,7 @@ async def measure(requests: int, concurrency: int, bare: bool, quiet: Any) -> No
     try:
         async with lifespan_context(app):
             if bare:
-                sys.path.insert(0, str(Path(__file__).parent))
-                import bare_app
+                import bare_app  # beside this script, as hub_bench
 
                 app = bare_app.app
             sys.stderr = quiet  # the access log: one line per request
@@ -169,13 +169,8 @@ async def measure(requests: int, concurrency: int, bare: bool, quiet: Any) -> No
         pg.stop()
     groups = ""
     if not bare:
-        counts = dict(
-            line.rsplit(" ", 1)
-            for line in app.state.metrics.render().decode().splitlines()
-            if line.startswith("ingest_registratie_group")
-        )
-        items = float(counts["ingest_registratie_group_items_total"])
-        groups = f", {items / float(counts['ingest_registratie_groups_total']):.1f} per transaction"
+        made, items = group_counts_of(app.state.metrics.render().decode())
+        groups = f", {items / made:.1f} per transaction"
     print(
         f"{'bare endpoint' if bare else 'ingest'}: {requests} requests, {concurrency} at a time: "
         f"{cpu * 1e6 / requests:.1f} µs CPU per request, {requests / wall:,.0f} req/s "

@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verzuimhub_shared.auth import Principal
-from verzuimhub_shared.db import code
+from verzuimhub_shared.db import code, is_postgresql
 from verzuimhub_shared.tracing import current_trace
 
 
@@ -80,10 +80,10 @@ async def record(
 
 async def purge_before(session: AsyncSession, table: Table, cutoff: datetime) -> int:
     """The retention purge, the only delete path: rows recorded before ``cutoff``."""
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         await session.execute(text("SET LOCAL verzuimhub.audit_purge = 'on'"))
     result = await session.execute(delete(table).where(table.c.at < cutoff))
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         await session.execute(text("SET LOCAL verzuimhub.audit_purge = 'off'"))
     return int(getattr(result, "rowcount", 0) or 0)
 

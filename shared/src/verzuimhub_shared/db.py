@@ -218,7 +218,7 @@ async def insert_ignore(session: AsyncSession, table: Any, rows: list[dict[str, 
     """INSERT … ON CONFLICT DO NOTHING on PostgreSQL and SQLite; returns rows inserted."""
     if not rows:
         return 0
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
         stmt: Any = pg_insert(table).on_conflict_do_nothing()
@@ -478,7 +478,7 @@ async def bulk_delete(session: AsyncSession, table: Table, keys: Sequence[dict[s
     if not keys:
         return
     columns = tuple(keys[0])
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         match = " AND ".join(f'"{table.name}"."{c}" = x."{c}"' for c in columns)
         sql = f'DELETE FROM "{table.name}" USING {recordset(table, columns)} WHERE {match}'
         async with plan_for_these_rows(session, keys):
@@ -583,7 +583,7 @@ async def by_keys(
     keys one by one cost a replay ~6 µs more of PostgreSQL's CPU per event than scanning a
     ledger of 60,000 rows). Elsewhere: ``key IN (…)``. See ADR 0014."""
     keys = list(dict.fromkeys(keys))
-    postgres = session.get_bind().dialect.name == "postgresql"
+    postgres = is_postgresql(session)
     query: Any = select(*(columns or key.table.c)).where(_one_of(key, keys, postgres), *where)
     if lock:
         query = query.with_for_update()
@@ -605,7 +605,7 @@ async def rows_by_keys(
     keys = list(dict.fromkeys(keys))
     if not keys:
         return []
-    if session.get_bind().dialect.name != "postgresql":
+    if not is_postgresql(session):
         return (await by_keys(session, key, keys, *columns)).all()
     statement = _rows_by_keys_statement(key, columns)
     if len(keys) > PROBED_KEYS_MAX:
@@ -628,7 +628,7 @@ async def fetch_plain(
     compiled once per statement object (make it once, e.g. in an ``lru_cache``d function):
     for statements that return thousands of rows, whose processing by SQLAlchemy's result
     layer cost more than asyncpg's decoding of them. Elsewhere through the session."""
-    if session.get_bind().dialect.name != "postgresql":
+    if not is_postgresql(session):
         return (await session.execute(statement, params)).all()
     sql, names = _compiled_for_asyncpg(statement)
     return await pg_fetch(session, sql, *(params[name] for name in names))
@@ -652,7 +652,7 @@ async def delete_by_keys(session: AsyncSession, key: Any, keys: Sequence[Any]) -
     keys = list(dict.fromkeys(keys))
     if not keys:
         return
-    postgres = session.get_bind().dialect.name == "postgresql"
+    postgres = is_postgresql(session)
     statement = delete(key.table).where(_one_of(key, keys, postgres))
     async with index_scans_only(session):  # a no-op elsewhere
         await session.execute(statement)

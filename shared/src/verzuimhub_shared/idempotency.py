@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from verzuimhub_shared.db import code, insert_ignore
+from verzuimhub_shared.db import code, insert_ignore, is_postgresql
 from verzuimhub_shared.errors import BadRequest, Conflict, UnprocessableIdempotencyKey
 
 LOCK_WAIT = "2s"
@@ -67,7 +67,7 @@ async def claim(
     """Claim ``key`` for this request; a stored response when it is a replay."""
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise BadRequest("Idempotency-Key moet 1 tot 128 leesbare tekens zijn")
-    postgres = session.get_bind().dialect.name == "postgresql"
+    postgres = is_postgresql(session)
     row = {"owner": owner, "key": key, "request_hash": digest, "created_at": datetime.now(UTC)}
     try:
         if postgres:

@@ -30,6 +30,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verzuimhub_shared.app import Worker, sleep_or_stop
+from verzuimhub_shared.db import is_postgresql
 from verzuimhub_shared.feed import FeedTables
 from verzuimhub_shared.logging import get_logger
 from verzuimhub_shared.metrics import Metrics
@@ -88,7 +89,7 @@ async def purge_idempotency_keys(session: AsyncSession, keys: Table, before: dat
 
 async def try_lock(session: AsyncSession) -> bool:
     """One replica purges at a time (PostgreSQL); SQLite has one writer anyway."""
-    if session.get_bind().dialect.name != "postgresql":
+    if not is_postgresql(session):
         return True
     result = await session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
     return bool(result.scalar_one())

@@ -25,6 +25,7 @@ from verzuimhub_shared.db import (
     copy_rows,
     delete_by_keys,
     index_scans_only,
+    is_postgresql,
     pg_fetch,
     rows_by_keys,
 )
@@ -70,7 +71,7 @@ async def leerlingen_by_key(
 
 def _chunks(session: AsyncSession, values: Sequence[Any]) -> Iterable[Sequence[Any]]:
     """One array parameter on PostgreSQL; SQLite binds each value, so stay under its limit."""
-    size = (len(values) or 1) if session.get_bind().dialect.name == "postgresql" else 5000
+    size = (len(values) or 1) if is_postgresql(session) else 5000
     return (values[start : start + size] for start in range(0, len(values), size))
 
 
@@ -282,7 +283,7 @@ async def mark_for_evaluation(session: AsyncSession, changed: dict[str, date]) -
     if not changed:
         return
     now = datetime.now(UTC)
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         # One statement however many pupils, as two arrays: a JSON recordset cost twice as
         # much (parsing every row's text and the same timestamp thousands of times).
         ids = sorted(changed)
@@ -312,7 +313,7 @@ async def take_marked(
     session: AsyncSession, limit: int, marked_before: datetime | None = None
 ) -> dict[str, date]:
     """Claim up to ``limit`` marked pupils (oldest first) and remove their marks."""
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         # One statement: the oldest marks, claimed (locked, SKIP LOCKED) along the index on
         # ``gemarkeerd_op`` and deleted by their row address. Planned on an empty queue,
         # the claim sorted the whole queue, and the delete scanned it, each time it grew.

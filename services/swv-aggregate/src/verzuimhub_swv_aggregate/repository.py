@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import case, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from verzuimhub_shared.db import json_rows, recordset
+from verzuimhub_shared.db import is_postgresql, json_rows, recordset
 from verzuimhub_swv_aggregate.models import Rollup, VrijstellingStroom
 
 
@@ -22,7 +22,7 @@ async def _add(
     a JSON document (``db.bulk_insert``); SQLite: an executemany."""
     if not rows:
         return
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         names = ", ".join([*keys, value])
         conflict = ", ".join(keys)
         sql = (

@@ -39,6 +39,7 @@ from verzuimhub_shared.db import (
     by_keys,
     copy_records,
     fetch_plain,
+    is_postgresql,
     json_rows,
     plan_for_these_rows,
     recordset,
@@ -373,7 +374,7 @@ async def _load_pupil_periods(
         return pupils
     t = _table(LeerlingPeriode)
     rows: Sequence[Sequence[Any]]
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         keys = [_key_row(key) for key in wanted]  # a join: any order
         async with plan_for_these_rows(session, keys):
             # Thousands of rows a batch: read around SQLAlchemy's result layer.
