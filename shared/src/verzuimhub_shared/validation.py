@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Coroutine, Iterable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_type_hints
 
 import orjson
 from fastapi import APIRouter, Request, Response
@@ -66,10 +67,28 @@ class ServiceRoute(APIRoute):
     A route class, not a dependency: FastAPI's solving of one more dependency cost every
     request ~70,000 instructions (callgrind); this costs a request without a query string
     one lookup. Dependencies given to ``include_router`` are not among the route's own, so
-    their query parameters would be refused: the services include routers without."""
+    their query parameters would be refused: the services take a router's routes as the
+    app's own (``app.include_routes``).
+
+    A route that takes only the request and dependencies that take only the request, and
+    answers with a ``Response`` it makes itself (ingest's single registration), is served
+    by a direct handler instead of FastAPI's (see ``_direct_handler``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The route's own app serves it as the app's own route (app.include_routes).
+        # Through include_router, FastAPI builds another for the inclusion, with the
+        # inclusion's dependencies and the app's overrides, from get_route_handler.
+        direct = _direct_handler(self)
+        if direct is not None and self.max_body_size is None:  # else FastAPI applies it
+            self.app = _direct_app(
+                self._checked(direct), self.app, self.dependency_overrides_provider
+            )
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
+        return self._checked(super().get_route_handler())
+
+    def _checked(self, handler: Handler) -> Handler:
         if not self.include_in_schema:
             return handler
         known = frozenset(_query_names(self.dependant))
@@ -87,6 +106,93 @@ class ServiceRoute(APIRoute):
             return await handler(request)
 
         return checked
+
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+def _direct_handler(route: APIRoute) -> Handler | None:
+    """For a route that takes only the request and dependencies that take only the request
+    (``principal: RegistratiesWriter``), and answers with a ``Response`` it makes itself:
+    a handler that awaits the dependencies and calls the endpoint. None for any other
+    route."""
+    dependant = route.dependant
+    endpoint = dependant.call
+    if (
+        endpoint is None
+        or not inspect.iscoroutinefunction(endpoint)
+        or _takes_more_than_the_request(dependant)
+        or not _answers_itself(endpoint)
+    ):
+        return None
+    dependencies = []
+    for sub in dependant.dependencies:
+        call = sub.call
+        if (
+            sub.name is None  # a route-level dependency: its value is not passed
+            or call is None
+            or sub.dependencies
+            or _takes_more_than_the_request(sub)
+            or not (
+                inspect.iscoroutinefunction(call)
+                or inspect.iscoroutinefunction(type(call).__call__)  # ScopeBearer
+            )
+        ):
+            return None
+        dependencies.append((sub.name, call, sub.request_param_name))
+    request_name = dependant.request_param_name
+
+    async def direct(request: Request) -> Response:
+        values: dict[str, Any] = {}
+        for name, call, takes_request in dependencies:
+            values[name] = await (call(**{takes_request: request}) if takes_request else call())
+        if request_name:
+            values[request_name] = request
+        return await endpoint(**values)
+
+    return direct
+
+
+def _direct_app(handler: Handler, fastapi_app: Any, overrides: Any) -> Any:
+    """The route's ASGI app around the direct handler, instead of FastAPI's: a request, the
+    handler, its response. FastAPI's wraps each request in two exit stacks (for
+    dependencies with ``yield``, which such a route has none of) and in its own copy of
+    the exception handling the app's ``ExceptionMiddleware`` does anyway. FastAPI's
+    handler and dependency solving, and this wrapping, cost a request ~200,000
+    instructions (callgrind). With dependency overrides set, FastAPI's app serves it."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if overrides is not None and getattr(overrides, "dependency_overrides", None):
+            await fastapi_app(scope, receive, send)
+            return
+        response = await handler(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+    return app
+
+
+def _takes_more_than_the_request(dependant: Dependant) -> bool:
+    return bool(
+        dependant.path_params
+        or dependant.query_params
+        or dependant.header_params
+        or dependant.cookie_params
+        or dependant.body_params
+        or dependant.websocket_param_name
+        or dependant.http_connection_param_name
+        or dependant.response_param_name
+        or dependant.background_tasks_param_name
+        or dependant.security_scopes_param_name
+    )
+
+
+def _answers_itself(endpoint: Callable[..., Any]) -> bool:
+    """The endpoint's return annotation is a ``Response`` (FastAPI passes one on as it is)."""
+    try:
+        returns = get_type_hints(endpoint).get("return")
+    except Exception:  # an annotation that does not resolve: leave it to FastAPI
+        return False
+    return isinstance(returns, type) and issubclass(returns, Response)
 
 
 def service_router(**kwargs: Any) -> APIRouter:
