@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
-from typing import Any
+from math import inf
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -24,22 +27,8 @@ class Metrics:
     def __init__(self, service: str) -> None:
         self.service = service
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "http_requests_total",
-            "HTTP requests by method, route template and status.",
-            ["method", "route", "status"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "http_request_duration_seconds",
-            "HTTP request latency by method and route template.",
-            ["method", "route"],
-            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-            registry=self.registry,
-        )
-        #: The request counter's and latency histogram's children per (method, route,
-        #: status): ``labels()`` checks and locks on every call (~2.5 µs of a request's).
-        self._observed: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._http = _HttpStats()
+        self.registry.register(_CallbackCollector(self._http.collect))
         self._counters: dict[str, Counter] = {}
         self._gauges: dict[str, tuple[str, dict[tuple[str, ...], float], list[str]]] = {}
         self.registry.register(_CallbackCollector(self._collect_gauges))
@@ -70,14 +59,69 @@ class Metrics:
         return generate_latest(self.registry)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        children = self._observed.get((method, route, status))
-        if children is None:
-            children = self._observed[(method, route, status)] = (
-                self.requests.labels(method, route, str(status)),
-                self.latency.labels(method, route),
-            )
-        children[0].inc()
-        children[1].observe(seconds)
+        """One HTTP request answered: ``http_requests_total`` and
+        ``http_request_duration_seconds``."""
+        self._http.observe(method, route, status, seconds)
+
+
+_LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class _HttpStats:
+    """The edge's request counter and latency histogram, counted in plain numbers and
+    handed to the registry when it is scraped: the same series as prometheus_client's
+    ``Counter`` and ``Histogram`` (``_total``, ``_bucket``, ``_count``, ``_sum``,
+    ``_created``), which lock and walk their children on every observation (~18,000
+    instructions a request, callgrind). Observed and collected in the app's event loop
+    only: the edge observes, ``/metrics`` collects."""
+
+    def __init__(self) -> None:
+        self._requests: dict[tuple[str, str, int], list[float]] = {}  # [count, created]
+        # [per bucket (the last +Inf)..., sum, created]
+        self._latency: dict[tuple[str, str], list[float]] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        counted = self._requests.get((method, route, status))
+        if counted is None:
+            counted = self._requests[(method, route, status)] = [0.0, time.time()]
+        counted[0] += 1
+        latency = self._latency.get((method, route))
+        if latency is None:
+            latency = self._latency[(method, route)] = [0.0] * (len(_LATENCY_BUCKETS) + 2)
+            latency.append(time.time())
+        latency[bisect_left(_LATENCY_BUCKETS, seconds)] += 1  # le: seconds <= bound
+        latency[-2] += seconds
+
+    def collect(self) -> Iterable[Metric]:
+        total = Metric(
+            "http_requests", "HTTP requests by method, route template and status.", "counter"
+        )
+        created = Metric(
+            "http_requests_created",
+            "HTTP requests by method, route template and status.",
+            "gauge",
+        )
+        for (method, route, status), (count, made) in self._requests.items():
+            labels = {"method": method, "route": route, "status": str(status)}
+            total.add_sample("http_requests_total", labels, count)
+            created.add_sample("http_requests_created", labels, made)
+        latency = Metric(
+            "http_request_duration_seconds",
+            "HTTP request latency by method and route template.",
+            "histogram",
+        )
+        name = "http_request_duration_seconds"
+        for (method, route), counts in self._latency.items():
+            labels = {"method": method, "route": route}
+            cumulative = 0.0
+            for bound, count in zip((*_LATENCY_BUCKETS, inf), counts, strict=False):
+                cumulative += count
+                le = {"le": floatToGoString(bound)}
+                latency.add_sample(f"{name}_bucket", labels | le, cumulative)
+            latency.add_sample(f"{name}_count", labels, cumulative)
+            latency.add_sample(f"{name}_sum", labels, counts[-2])
+            latency.add_sample(f"{name}_created", labels, counts[-1])
+        return [total, created, latency]
 
 
 def feed_lag_reporter(metrics: Metrics) -> Callable[[str, int], None]:
