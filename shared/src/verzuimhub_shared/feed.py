@@ -147,9 +147,12 @@ async def append(
     now = datetime.now(UTC)
     stamp = now.isoformat().replace("+00:00", "Z")
     rows = []
+    # Fresh ids from one read of the system's randomness (uuid4().hex costs 3× more than
+    # token_hex, and each read is a system call).
+    fresh = secrets.token_hex(16 * len(events))
     for offset, event in enumerate(events):
         position = first + offset
-        event_id = event.event_id or secrets.token_hex(16)  # uuid4().hex costs 3× more
+        event_id = event.event_id or fresh[32 * offset : 32 * offset + 32]
         envelope = {
             "specversion": "1.0",
             "id": event_id,

@@ -40,13 +40,17 @@ def parse_traceparent(value: str | None) -> tuple[str, str, str] | None:
 
 
 def new_trace(traceparent: str | None = None, request_id: str | None = None) -> TraceContext:
-    """The context of an incoming request (continuing the caller's trace when valid)."""
-    rid = request_id if request_id and _REQUEST_ID.match(request_id) else secrets.token_hex(8)
+    """The context of an incoming request (continuing the caller's trace when valid).
+
+    The ids it makes come from one read of the system's randomness (each read is a
+    system call)."""
+    fresh = secrets.token_hex(32)  # request id 8 bytes, span id 8, trace id 16
+    rid = request_id if request_id and _REQUEST_ID.match(request_id) else fresh[:16]
     parsed = parse_traceparent(traceparent)
     if parsed:
         trace_id, _, flags = parsed
-        return TraceContext(trace_id, secrets.token_hex(8), flags, rid)
-    return TraceContext(secrets.token_hex(16), secrets.token_hex(8), "01", rid)
+        return TraceContext(trace_id, fresh[16:32], flags, rid)
+    return TraceContext(fresh[32:], fresh[16:32], "01", rid)
 
 
 def outgoing_headers() -> dict[str, str]:
