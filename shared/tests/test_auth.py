@@ -125,3 +125,29 @@ async def test_valid_token_without_the_scope_is_403(
 async def test_garbage_token_is_401(app_client: Callable[..., Any]) -> None:
     status, _ = await _status(app_client, "not-a-jwt")
     assert status == 401
+
+
+@pytest.mark.parametrize("rate_limit", [600, 0])
+async def test_a_token_is_verified_once_per_request(
+    app_client: Callable[..., Any],
+    mint: Callable[..., str],
+    monkeypatch: pytest.MonkeyPatch,
+    rate_limit: int,
+) -> None:
+    """The edge verifies it for the rate limit and hands the route its Principal; without
+    a rate limit, the route verifies it."""
+    from verzuimhub_shared.auth import TokenVerifier
+
+    verified: list[str] = []
+    real = TokenVerifier.verify
+
+    async def counting(self: TokenVerifier, token: str) -> Any:
+        verified.append(token)
+        return await real(self, token)
+
+    monkeypatch.setattr(TokenVerifier, "verify", counting)
+    token = mint("admin")
+    async with app_client("melding", rate_limit_per_minute=rate_limit) as client:
+        response = await client.get(ROUTE, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    assert verified == [token]

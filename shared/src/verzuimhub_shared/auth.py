@@ -57,7 +57,7 @@ class Principal:
     consumer: str | None = None
     claims: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    @cached_property  # the rate limit's key, every request (a token may name many BRINs)
+    @cached_property  # in the rate limit's key, every request (a token may name many BRINs)
     def organisation(self) -> str:
         if self.brins:
             return "brin:" + ",".join(sorted(self.brins))
@@ -68,6 +68,11 @@ class Principal:
         if self.consumer:
             return "consumer:" + self.consumer
         return "beheer" if SCOPE_ADMIN in self.scopes else "onbekend"
+
+    @cached_property
+    def rate_key(self) -> str:
+        """Whom the edge's rate limit counts a request against."""
+        return f"token:{self.organisation}|{self.subject}"
 
     def require_brin(self, brin: str) -> None:
         if brin not in self.brins:
@@ -177,6 +182,11 @@ class TokenVerifier:
         return principal
 
 
+#: The ASGI scope's key for the Principal of a request's bearer token, once the edge has
+#: verified it (for the rate limit): the route's ``ScopeBearer`` then need not again.
+VERIFIED_PRINCIPAL = "verzuimhub.principal"
+
+
 class ScopeBearer(SecurityBase):
     """A FastAPI dependency that is also the OpenAPI document's bearer scheme: a verified
     token carrying ``scope`` yields its Principal.
@@ -192,6 +202,12 @@ class ScopeBearer(SecurityBase):
         self.scheme_name = "bearer"
 
     async def __call__(self, request: Request) -> Principal:
+        verified: Principal | None = request.scope.get(VERIFIED_PRINCIPAL)
+        if verified is not None:  # the edge verified this request's token (rate limit)
+            if self.scope not in verified.scopes:
+                raise Forbidden(f"Scope {self.scope} ontbreekt")
+            request.state.principal = verified
+            return verified
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if not token or scheme.lower() != "bearer":
             raise Unauthorized("Bearer-token ontbreekt")
