@@ -10,6 +10,7 @@ import re
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 import pytest
@@ -127,3 +128,41 @@ async def test_a_requests_lines_carry_its_ids_and_every_line_the_service() -> No
     assert "trace_id" not in between
     assert worker["request_id"] == "taak-7"
     assert {line["service"] for line in lines} == {"ingest"}  # httpx's own line too
+
+
+@pytest.mark.usefixtures("restored_logging")
+async def test_a_served_apps_access_lines_are_json(key_dir: Path) -> None:
+    """As a server runs an app: its start-up (which configures logging) passes through the
+    middleware, so the middleware is built before logging is configured."""
+    import asyncio
+
+    import httpx
+
+    from verzuimhub.services import service
+    from verzuimhub.testing import settings_for
+
+    structlog.reset_defaults()  # a fresh process: nothing configured yet
+    app = service("mock-duo").create_app(settings_for("mock-duo", {}, key_dir))
+    events: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    started = asyncio.Event()
+
+    async def send(message: dict[str, str]) -> None:
+        if message["type"] == "lifespan.startup.complete":
+            started.set()
+
+    out = io.StringIO()
+    with contextlib.redirect_stderr(out):
+        lifespan = asyncio.create_task(
+            app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, events.get, send)
+        )
+        await events.put({"type": "lifespan.startup"})
+        await asyncio.wait_for(started.wait(), 10)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app), base_url="http://t"
+        ) as client:
+            await client.get("/v1/bestaat-niet")
+        await events.put({"type": "lifespan.shutdown"})
+        await asyncio.wait_for(lifespan, 10)
+    lines = [orjson.loads(x) for x in out.getvalue().splitlines()]
+    [access] = [line for line in lines if line["event"] == "http_request"]
+    assert (access["service"], access["status"], access["level"]) == ("mock-duo", 404, "info")

@@ -202,20 +202,15 @@ class ScopeBearer(SecurityBase):
         self.scheme_name = "bearer"
 
     async def __call__(self, request: Request) -> Principal:
-        verified: Principal | None = request.scope.get(VERIFIED_PRINCIPAL)
-        if verified is not None:  # the edge verified this request's token (rate limit)
-            if self.scope not in verified.scopes:
-                raise Forbidden(f"Scope {self.scope} ontbreekt")
-            request.state.principal = verified
-            return verified
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if not token or scheme.lower() != "bearer":
-            raise Unauthorized("Bearer-token ontbreekt")
-        verifier: TokenVerifier = request.app.state.token_verifier
-        principal = await verifier.verify(token)
+        principal: Principal | None = request.scope.get(VERIFIED_PRINCIPAL)
+        if principal is None:  # else the edge verified this request's token (rate limit)
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            if not token or scheme.lower() != "bearer":
+                raise Unauthorized("Bearer-token ontbreekt")
+            verifier: TokenVerifier = request.app.state.token_verifier
+            principal = await verifier.verify(token)
         if self.scope not in principal.scopes:
             raise Forbidden(f"Scope {self.scope} ontbreekt")
-        request.state.principal = principal
         return principal
 
 

@@ -64,9 +64,10 @@ class EdgeMiddleware:
         self.max_body = max_body_bytes
         self.body_timeout = body_timeout_seconds
         self.limiter = rate_limiter
-        # Bound now, when the app builds its middleware (after configure_logging): the
-        # module's lazy logger is bound anew on every call, ~3.5 µs of each access line.
-        self.log = log.bind()
+        # The module's lazy logger binds anew on every call (~3.5 µs of each access line):
+        # bound once, at the first request. Not here: a server builds the middleware before
+        # the app's start-up has configured logging (the lifespan passes through it).
+        self._log: Any = None
         self._limited = (
             metrics.counter(
                 "http_rate_limited_total", "Requests refused with 429, by caller kind.", ["kind"]
@@ -156,7 +157,9 @@ class EdgeMiddleware:
             elapsed = time.perf_counter() - started
             self.metrics.observe(scope["method"], route, status_holder[0], elapsed)
             if path not in ("/health/live", "/health/ready", "/metrics"):
-                self.log.info(
+                if self._log is None:
+                    self._log = log.bind()
+                self._log.info(
                     "http_request",
                     method=scope["method"],
                     route=route,
@@ -175,7 +178,7 @@ class EdgeMiddleware:
         if wait:
             if self._limited is not None:
                 self._limited.labels(kind).inc()
-            self.log.warning("rate_limited", caller_kind=kind, retry_after_s=wait)
+            log.warning("rate_limited", caller_kind=kind, retry_after_s=wait)
             raise TooManyRequests(wait, f"Te veel verzoeken; probeer het over {wait} s opnieuw")
 
     async def _problem(self, exc: ProblemError, path: str, send: Send) -> None:
