@@ -8,9 +8,10 @@ import io
 import logging
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -143,10 +144,10 @@ async def test_a_served_apps_access_lines_are_json(key_dir: Path) -> None:
 
     structlog.reset_defaults()  # a fresh process: nothing configured yet
     app = service("mock-duo").create_app(settings_for("mock-duo", {}, key_dir))
-    events: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     started = asyncio.Event()
 
-    async def send(message: dict[str, str]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         if message["type"] == "lifespan.startup.complete":
             started.set()
 
