@@ -1,5 +1,6 @@
 """How a service's routes are served: the direct handler of a route that takes only the
-request and request-only dependencies, and routes made the app's own (app.include_routes)."""
+request and request-only dependencies, routes made the app's own (app.include_routes), and
+how a body read by hand is read."""
 
 from __future__ import annotations
 
@@ -14,13 +15,20 @@ import pytest
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.requests import ClientDisconnect
 
 import verzuimhub_shared.app as app_module
 from verzuimhub.services import services
 from verzuimhub.testing import settings_for
 from verzuimhub_shared.app import include_routes
 from verzuimhub_shared.errors import Unauthorized, install_error_handlers
-from verzuimhub_shared.validation import ServiceRoute, _direct_handler, service_router
+from verzuimhub_shared.validation import (
+    ServiceRoute,
+    _direct_handler,
+    json_body,
+    read_body,
+    service_router,
+)
 
 
 class _Caller:
@@ -206,3 +214,32 @@ def test_a_services_routes_are_its_own_and_document_the_same_as_included(
         assert app.openapi() == through_fastapi[name].openapi(), name
         wrapped = through_fastapi[name].router.routes
         assert [r for r in wrapped if type(r).__name__ == "_IncludedRouter"]  # the other way
+
+
+def _request(messages: list[dict[str, Any]]) -> Request:
+    parts = iter(messages)
+
+    async def receive() -> dict[str, Any]:
+        return next(parts)  # a second read of the body would raise StopIteration
+
+    return Request({"type": "http", "method": "POST", "headers": []}, receive)
+
+
+async def test_a_body_in_parts_is_read_whole_and_kept_for_request_body() -> None:
+    request = _request(
+        [
+            {"type": "http.request", "body": b'{"a":', "more_body": True},
+            {"type": "http.request", "body": b"", "more_body": True},
+            {"type": "http.request", "body": b" 1}", "more_body": False},
+        ]
+    )
+    assert await json_body(request) == ({"a": 1}, b'{"a": 1}')
+    assert await request.body() == b'{"a": 1}'
+
+
+async def test_a_client_gone_before_its_body_is_a_client_disconnect() -> None:
+    request = _request(
+        [{"type": "http.request", "body": b"{", "more_body": True}, {"type": "http.disconnect"}]
+    )
+    with pytest.raises(ClientDisconnect):
+        await read_body(request)

@@ -12,14 +12,33 @@ from fastapi import APIRouter, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
+from starlette.requests import ClientDisconnect
 
 from verzuimhub_shared.errors import BadRequest, InvalidParam, validation_params
 
 M = TypeVar("M", bound=BaseModel)
 
 
+async def read_body(request: Request) -> bytes:
+    """The request's body, as ``request.body()`` reads it (``ClientDisconnect`` when the
+    client goes away first), without its async generator and ``aclosing`` wrapper: ~19,000
+    instructions of a single registration (callgrind). Kept where Starlette keeps it, so
+    ``request.body()`` still answers afterwards."""
+    chunks = []
+    while True:
+        message = await request.receive()
+        if message["type"] != "http.request":  # http.disconnect
+            raise ClientDisconnect()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    request._body = body
+    return body
+
+
 async def json_body(request: Request) -> tuple[Any, bytes]:
-    raw = await request.body()
+    raw = await read_body(request)
     try:
         return orjson.loads(raw), raw
     except orjson.JSONDecodeError:
