@@ -167,3 +167,42 @@ async def test_a_served_apps_access_lines_are_json(key_dir: Path) -> None:
     lines = [orjson.loads(x) for x in out.getvalue().splitlines()]
     [access] = [line for line in lines if line["event"] == "http_request"]
     assert (access["service"], access["status"], access["level"]) == ("mock-duo", 404, "info")
+
+
+@pytest.mark.usefixtures("restored_logging")
+@pytest.mark.parametrize("json", [True, False])
+def test_the_info_writer_writes_the_loggers_very_line(json: bool) -> None:
+    from verzuimhub_shared.logging import info_writer
+    from verzuimhub_shared.tracing import current_trace, new_trace
+
+    fields: dict[str, Any] = {
+        "method": "POST",
+        "route": "/v1/x",
+        "status": 201,
+        "duration_ms": 1.25,
+    }
+    out = io.StringIO()
+    with contextlib.redirect_stderr(out):
+        configure_logging("INFO", json=json, service="ingest")
+        token = current_trace.set(new_trace(request_id="verzoek-1"))
+        try:
+            get_logger("verzuimhub.http").info("http_request", **fields)
+            info_writer("verzuimhub.http")("http_request", **fields)
+        finally:
+            current_trace.reset(token)
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
+    lines = [re.sub(stamp, "T", line) for line in out.getvalue().splitlines()]
+    assert len(lines) == 2
+    assert lines[0] == lines[1]
+    assert "verzoek-1" in lines[0]
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_below_info_the_writer_writes_nothing() -> None:
+    from verzuimhub_shared.logging import info_writer
+
+    out = io.StringIO()
+    with contextlib.redirect_stderr(out):
+        configure_logging("WARNING", json=True)
+        info_writer("verzuimhub.http")("http_request", status=201)
+    assert out.getvalue() == ""

@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
 
 import orjson
 import structlog
@@ -70,13 +72,27 @@ def _stamp(service: str) -> Any:
 _LEVELS = {"exception": "error", "warn": "warning"}
 
 
+@dataclass(frozen=True)
+class _Configured:
+    level: int
+    json: bool
+    stamp: Callable[[Any, str, dict[str, Any]], dict[str, Any]]
+
+
+#: What configure_logging set last (None: not yet in this process).
+_configured: _Configured | None = None
+
+
 def configure_logging(level: str = "INFO", *, json: bool = True, service: str = "") -> None:
     """Our own lines go from structlog straight to stderr, filtered by level before any
     work (structlog's performance advice): a request's access line costs ~8 µs instead of
     ~22 through the standard library's records, handler and formatter. The standard
     library's lines (uvicorn, SQLAlchemy, asyncpg) keep their path and get the same
     rendering."""
-    shared: list[Any] = [_stamp(service)]
+    global _configured
+    stamp = _stamp(service)
+    _configured = _Configured(logging.getLevelNamesMapping()[level.upper()], json, stamp)
+    shared: list[Any] = [stamp]
     renderer: Any = (
         structlog.processors.JSONRenderer(serializer=_orjson_text)
         if json
@@ -114,3 +130,30 @@ def configure_logging(level: str = "INFO", *, json: bool = True, service: str = 
 
 def get_logger(name: str | None = None) -> Any:
     return structlog.get_logger(name)
+
+
+def info_writer(name: str) -> Callable[..., None]:
+    """``write(event, **fields)``: an INFO line, the very line ``get_logger(name).info``
+    writes under the configuration in force now, for a line written on every request (the
+    edge's access line). With JSON lines it is rendered in one step, the stamp processor's
+    work and one ``orjson.dumps``, instead of through structlog's bound logger and processor
+    chain (~19,000 instructions a request, callgrind); below the level it does nothing.
+
+    Take it after ``configure_logging``: a server builds an app's middleware before the
+    app's start-up configures logging, so the edge takes it at its first request."""
+    configured = _configured
+    if configured is None or not configured.json:
+        return cast(Callable[..., None], get_logger(name).bind().info)
+    if configured.level > logging.INFO:
+        return _write_nothing
+    stamp = configured.stamp
+
+    def write(event: str, **fields: Any) -> None:
+        fields["event"] = event  # last, as structlog puts it
+        _STDERR.msg(orjson.dumps(stamp(None, "info", fields), default=repr).decode())
+
+    return write
+
+
+def _write_nothing(event: str, **fields: Any) -> None:
+    return None
