@@ -22,14 +22,17 @@ from verzuimhub_shared.logging import configure_logging, get_logger
 
 @pytest.fixture
 def restored_logging() -> Iterator[None]:
+    import verzuimhub_shared.logging as ours
+
     root = logging.getLogger()
-    saved = (list(root.handlers), root.level, structlog.get_config())
+    saved = (list(root.handlers), root.level, structlog.get_config(), ours._configured)
     try:
         yield
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
         structlog.configure(**saved[2])
+        ours._configured = saved[3]
 
 
 def _lines(level: str) -> list[dict[str, object]]:
