@@ -54,6 +54,19 @@ async def test_lookups_probe_the_index_after_the_table_grew(db_urls: dict[str, s
                     )
                 )
             ).one()
+            plans = {
+                ("day totals" if "AS p(pgn_hash, datum)" in row.statement else "row lock"): (
+                    row.generic_plans,
+                    row.custom_plans,
+                )
+                for row in await session.execute(
+                    text(
+                        "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+                        " WHERE statement LIKE '%CROSS JOIN LATERAL%registraties%'"
+                        " AND statement NOT LIKE '%pg_prepared_statements%'"
+                    )
+                )
+            }
     finally:
         await db.dispose()
         # Its rows are not real ones (placeholder sealed values): leave no test meeting them.
@@ -63,3 +76,7 @@ async def test_lookups_probe_the_index_after_the_table_grew(db_urls: dict[str, s
     assert [tuple(r)[:3] for r in minutes] == [("id-7", "hash-7", date(2026, 1, 5))]
     assert read.seq_tup_read == 0, f"{read.seq_tup_read} rows read by a sequential scan"
     assert read.idx_tup_fetch <= 4
+    # The day totals run on their generic plan (made on the empty table, and still probing
+    # by the pupil's index, as the counts above show); the row lock is planned every time.
+    assert plans["day totals"][0] >= 3, plans
+    assert plans["row lock"][0] == 0, plans
