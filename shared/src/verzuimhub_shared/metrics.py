@@ -64,6 +64,7 @@ class Metrics:
         self._http.observe(method, route, status, seconds)
 
 
+_REQUESTS_HELP = "HTTP requests by method, route template and status."
 _LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
@@ -87,20 +88,14 @@ class _HttpStats:
         counted[0] += 1
         latency = self._latency.get((method, route))
         if latency is None:
-            latency = self._latency[(method, route)] = [0.0] * (len(_LATENCY_BUCKETS) + 2)
-            latency.append(time.time())
+            buckets = [0.0] * (len(_LATENCY_BUCKETS) + 1)
+            latency = self._latency[(method, route)] = [*buckets, 0.0, time.time()]
         latency[bisect_left(_LATENCY_BUCKETS, seconds)] += 1  # le: seconds <= bound
         latency[-2] += seconds
 
     def collect(self) -> Iterable[Metric]:
-        total = Metric(
-            "http_requests", "HTTP requests by method, route template and status.", "counter"
-        )
-        created = Metric(
-            "http_requests_created",
-            "HTTP requests by method, route template and status.",
-            "gauge",
-        )
+        total = Metric("http_requests", _REQUESTS_HELP, "counter")
+        created = Metric("http_requests_created", _REQUESTS_HELP, "gauge")
         for (method, route, status), (count, made) in self._requests.items():
             labels = {"method": method, "route": route, "status": str(status)}
             total.add_sample("http_requests_total", labels, count)
