@@ -125,10 +125,12 @@ async def test_a_group_that_fails_is_retried_item_by_item(
 
     real_insert = repository.insert_registraties
 
-    async def insert_failing_for_one(session: Any, rows: Any) -> set[str]:
+    async def insert_failing_for_one(
+        session: Any, rows: Any, *, reserve: int = 0
+    ) -> tuple[set[str], int | None]:
         if any(row["school_registratie_id"] == "poison" for row in rows):
             raise DBAPIError("INSERT INTO registraties", None, Exception("injected failure"))
-        return await real_insert(session, rows)
+        return await real_insert(session, rows, reserve=reserve)
 
     monkeypatch.setattr(repository, "insert_registraties", insert_failing_for_one)
     school = auth("school", brins=["99AA"])

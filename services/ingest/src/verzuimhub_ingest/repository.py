@@ -4,13 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import Table, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from verzuimhub_ingest.models import Registratie, Vrijstelling
-from verzuimhub_shared.db import Tx, bulk_update, insert_new, is_postgresql, orm_session, pg_fetch
+from verzuimhub_ingest.models import FEED, Registratie, Vrijstelling
+from verzuimhub_shared.db import (
+    COPY_MIN_ROWS,
+    Tx,
+    bulk_update,
+    insert_new,
+    is_postgresql,
+    json_rows,
+    orm_session,
+    pg_fetch,
+    recordset_insert,
+)
+from verzuimhub_shared.feed import counter_update
 
 R: Table = Registratie.__table__  # type: ignore[assignment]
 V: Table = Vrijstelling.__table__  # type: ignore[assignment]
@@ -29,36 +41,32 @@ _EXISTING_COLUMNS = (
     R.c.minuten,
 )
 
-# PostgreSQL: the keys and pupil-days travel as two arrays: exactly the rows asked for, in
-# one prepared statement whatever their number (an expanding IN of thousands of values was
-# compiled per length and planned slowly), sent around SQLAlchemy's execution layers
-# (db.pg_fetch: these run for every registration). Each key is looked up on its own in a
-# LATERAL subquery (the row lock, or OFFSET 0, keeps the planner from flattening it into a
-# join): an index probe per key, whatever size the cached plan believes the table has. As
-# a plain join, the plan cached for the prepared statement while the table was small (a
-# fresh database, a bulk load before autovacuum's first ANALYZE) was a hash join over a
-# sequential scan, kept as the table grew. Statistics wrong about a key itself could still
-# make a probe scan; these keys are near-unique, so statistics taken on a small table
-# scale, and db.index_scans_only would cost this hot path two round trips (ADR 0014).
+# PostgreSQL: the keys and pupil-days travel as arrays, in one call of the function
+# ingest_lock_and_day_totals (migration 0005): exactly the rows asked for, whatever their
+# number (an expanding IN of thousands of values was compiled per length and planned
+# slowly), sent around SQLAlchemy's execution layers (db.pg_fetch: these run for every
+# registration), and one round trip for both lookups (ADR 0019). The function runs them as
+# two statements, so the day totals are read with a snapshot taken after the row locks are
+# held, as when they were sent one by one.
 #
-# Planning: the day totals' arrays are read through scalar subqueries, so that a custom
-# plan cannot see their length and costs what the generic plan does; PostgreSQL then keeps
-# the generic plan after its first five runs instead of planning every group afresh
-# (~0.1 ms of its CPU a group). Their generic plan probes the only index that leads with
-# the pupil, whatever the table held when it was made (test_lookups). The row lock keeps
-# its custom plans: its generic plan, made on a nearly empty table, probed the index on
-# (brin, datum) by the BRIN alone, the two indexes costing the same without statistics.
-_LOCK_PAIRS = (
-    "SELECT r.* FROM unnest($1::varchar[], $2::varchar[]) AS k(brin, sid) "
-    f"CROSS JOIN LATERAL (SELECT {', '.join('x.' + c.name for c in _EXISTING_COLUMNS)} "
-    "FROM registraties AS x "
-    "WHERE x.brin = k.brin AND x.school_registratie_id = k.sid FOR UPDATE) AS r"
-)
-_MINUTES_PAIRS = (
-    "SELECT r.* FROM unnest((SELECT $1::varchar[]), (SELECT $2::date[])) AS p(pgn_hash, datum) "
-    "CROSS JOIN LATERAL (SELECT x.id, x.pgn_hash, x.datum, x.minuten FROM registraties AS x "
-    "WHERE x.pgn_hash = p.pgn_hash AND x.datum = p.datum AND NOT x.ingetrokken OFFSET 0) AS r"
-)
+# Each key is looked up on its own in a LATERAL subquery (the row lock, or OFFSET 0, keeps
+# the planner from flattening it into a join): an index probe per key, whatever size a
+# cached plan believes the table has. As a plain join, the plan cached while the table was
+# small (a fresh database, a bulk load before autovacuum's first ANALYZE) was a hash join
+# over a sequential scan, kept as the table grew: every registration then read the whole
+# table. Statistics wrong about a key itself could still make a probe scan; these keys are
+# near-unique, so statistics taken on a small table scale, and db.index_scans_only would
+# cost this hot path two round trips (ADR 0014).
+#
+# Planning: the row lock is planned for each call (EXECUTE): its generic plan, made on a
+# nearly empty table, probed the index on (brin, datum) by the BRIN alone, the two indexes
+# costing the same without statistics. The day totals are a static query, whose plan is
+# cached; their arrays are read through scalar subqueries, so that a custom plan cannot
+# see their length and costs what the generic plan does, and PostgreSQL keeps the generic
+# plan after its first five runs instead of planning every group afresh (~0.1 ms of its
+# CPU a group). That plan probes the only index that leads with the pupil, whatever the
+# table held when it was made (test_lookups).
+_LOCK_AND_DAY_TOTALS = "SELECT * FROM ingest_lock_and_day_totals($1, $2, $3, $4)"
 
 
 class Existing(NamedTuple):
@@ -76,21 +84,42 @@ class Existing(NamedTuple):
     minuten: int
 
 
-async def lock_existing(
-    session: Tx, keys: Iterable[tuple[str, str]]
-) -> dict[tuple[str, str], Existing]:
-    """Current rows for (brin, school id) keys, locked for this transaction."""
+class DayMinutes(NamedTuple):
+    """A live registration's minutes on a pupil's day."""
+
+    id: str
+    pgn_hash: str
+    datum: date
+    minuten: int
+
+
+async def lock_and_day_totals(
+    session: Tx, keys: Iterable[tuple[str, str]], pairs: Iterable[tuple[str, date]]
+) -> tuple[dict[tuple[str, str], Existing], list[DayMinutes]]:
+    """The current rows for (brin, school id) keys, locked for this transaction; then the
+    live registrations of these (pupil pseudonym, day) pairs, read after those locks are
+    held (a registration that a transaction holding one of them committed is seen)."""
     keys = list(set(keys))
-    if not keys:
-        return {}
-    rows: Iterable[Any]
+    pairs = list(set(pairs))
+    locked: list[Any]
+    days: list[Any]
     if is_postgresql(session):
-        brins, ids = zip(*keys, strict=True)
-        rows = await pg_fetch(session, _LOCK_PAIRS, list(brins), list(ids))
+        brins, ids = zip(*keys, strict=True) if keys else ((), ())
+        hashes, dates = zip(*pairs, strict=True) if pairs else ((), ())
+        rows = await pg_fetch(
+            session, _LOCK_AND_DAY_TOTALS, list(brins), list(ids), list(hashes), list(dates)
+        )
+        locked = [row[1:] for row in rows if row[0]]
+        days = [(row[1], row[8], row[9], row[10]) for row in rows if not row[0]]
     else:
-        rows = await _lock_existing_portable(orm_session(session), keys)
-    found = (Existing(*row) for row in rows)
-    return {(row.brin, row.school_registratie_id): row for row in found}
+        session = orm_session(session)
+        locked = await _lock_existing_portable(session, keys) if keys else []
+        days = await _minutes_on_days_portable(session, pairs) if pairs else []
+    found = (Existing(*row) for row in locked)
+    return (
+        {(row.brin, row.school_registratie_id): row for row in found},
+        [DayMinutes(*row) for row in days],
+    )
 
 
 async def _lock_existing_portable(session: AsyncSession, keys: list[tuple[str, str]]) -> list[Any]:
@@ -109,19 +138,6 @@ async def _lock_existing_portable(session: AsyncSession, keys: list[tuple[str, s
         )
         found.extend(row for row in rows if (row.brin, row.school_registratie_id) in wanted)
     return found
-
-
-async def minutes_on_days(
-    session: Tx, pairs: Iterable[tuple[str, date]]
-) -> Sequence[tuple[str, str, date, int]]:
-    """(id, pgn_hash, datum, minuten) of live registrations of these pupils on these days."""
-    pairs = list(set(pairs))
-    if not pairs:
-        return []
-    if is_postgresql(session):
-        hashes, days = zip(*pairs, strict=True)
-        return await pg_fetch(session, _MINUTES_PAIRS, list(hashes), list(days))
-    return await _minutes_on_days_portable(orm_session(session), pairs)
 
 
 async def _minutes_on_days_portable(
@@ -145,12 +161,36 @@ async def _minutes_on_days_portable(
     return out
 
 
-async def insert_registraties(session: Tx, rows: Sequence[dict[str, Any]]) -> set[str]:
+async def insert_registraties(
+    session: Tx, rows: Sequence[dict[str, Any]], *, reserve: int = 0
+) -> tuple[set[str], int | None]:
     """Insert new rows (all with the same keys); returns the ids actually inserted (a
-    concurrent twin loses)."""
+    concurrent twin loses).
+
+    With ``reserve`` (a single registration's group, on PostgreSQL): in the same statement,
+    one round trip, ingest's feed counter advances by ``reserve`` positions when every row
+    was inserted, and the last of them is returned too, for ``feed.append(…,
+    advanced_to=)`` (ADR 0019). Otherwise None: the append advances it itself."""
     if not rows:
-        return set()
-    return set(await insert_new(session, R, rows, key="id"))
+        return set(), None
+    if not reserve or len(rows) >= COPY_MIN_ROWS or not is_postgresql(session):
+        return set(await insert_new(session, R, rows, key="id")), None
+    found = await pg_fetch(
+        session, _insert_and_reserve_sql(tuple(rows[0])), json_rows(rows), reserve, len(rows)
+    )
+    last = [row[1] for row in found if row[0] is None]
+    return {row[0] for row in found if row[0] is not None}, (last[0] if last else None)
+
+
+@lru_cache(maxsize=4)
+def _insert_and_reserve_sql(columns: tuple[str, ...]) -> str:
+    insert = recordset_insert(R, columns, ignore_conflicts=True, returning="id")
+    advance = counter_update(FEED.counter.name, "$2")
+    return (
+        f"WITH ins AS ({insert}), "
+        f"adv AS ({advance} AND (SELECT count(*) FROM ins) = $3 RETURNING last_position) "
+        "SELECT ins.id, NULL::bigint FROM ins UNION ALL SELECT NULL, adv.last_position FROM adv"
+    )
 
 
 async def update_registraties(session: Tx, rows: Sequence[dict[str, Any]]) -> None:

@@ -174,12 +174,13 @@ async def _submit(
     if not accepted:
         return outcomes
 
-    existing = await repo.lock_existing(
-        session, ((i.brin, i.school_registratie_id) for _, i, _ in accepted)
-    )
     pseudonymiser = ctx.pseudonymiser
     link = {pgn: pseudonymiser.pseudonym(pgn, LINK) for pgn in {i.pgn for _, i, _ in accepted}}
-    day_rows = await repo.minutes_on_days(session, ((link[i.pgn], i.datum) for _, i, _ in accepted))
+    existing, day_rows = await repo.lock_and_day_totals(
+        session,
+        ((i.brin, i.school_registratie_id) for _, i, _ in accepted),
+        ((link[i.pgn], i.datum) for _, i, _ in accepted),
+    )
     minutes_by_id: dict[str, tuple[tuple[str, date], int]] = {
         rid: ((pgn_hash, datum), minuten) for rid, pgn_hash, datum, minuten in day_rows
     }
@@ -273,13 +274,18 @@ async def _submit(
         )
         published.append((index, bevestiging_id, item, category))
 
-    inserted = await repo.insert_registraties(session, list(inserts.values()))
+    # The events first: the insert takes their positions in the same round trip, unless a
+    # concurrent twin wins a row (ADR 0019).
+    projector = _Projector(ctx)
+    events_of = [projector.events(rid, item, category) for _, rid, item, category in published]
+    inserted, reserved_to = await repo.insert_registraties(
+        session, list(inserts.values()), reserve=sum(map(len, events_of))
+    )
     lost = set(inserts) - inserted
     await repo.update_registraties(session, list(updates.values()))
 
     events: list[feed.Event] = []
-    projector = _Projector(ctx)
-    for index, rid, item, category in published:
+    for (index, rid, _, _), its_events in zip(published, events_of, strict=True):
         if rid in lost:
             outcomes[index] = ItemOutcome(
                 index,
@@ -289,8 +295,10 @@ async def _submit(
                 ),
             )
             continue
-        events.extend(projector.events(rid, item, category))
-    await feed.append(session, FEED, events, source=ev.SOURCE_INGEST, sealer=ctx.sealer)
+        events.extend(its_events)
+    await feed.append(
+        session, FEED, events, source=ev.SOURCE_INGEST, sealer=ctx.sealer, advanced_to=reserved_to
+    )
     return outcomes
 
 
