@@ -13,11 +13,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 import pytest_asyncio
+from sqlalchemy import Column, Integer, MetaData, Table, Text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verzuimhub.testing import eventually, run_sync
-from verzuimhub_shared.db import Database, DirectTransaction, pg_fetch
+from verzuimhub_shared.db import Database, DirectTransaction, insert_last, pg_fetch
 from verzuimhub_shared.testing.postgres import PostgresServer
 
 
@@ -193,3 +194,71 @@ async def test_a_failing_commit_is_reported_as_sqlalchemy_reports_it(db: Databas
     with pytest.raises(IntegrityError):
         await twice()
     assert await _notes(db) == []
+
+
+async def test_a_statement_sent_with_the_commit_is_written_by_it(db: Database) -> None:
+    """``send_with_commit``: one round trip with the COMMIT. The transaction's own
+    statements do not see it; once committed, everyone does."""
+    async with db.direct_transaction() as tx:
+        assert isinstance(tx, DirectTransaction)
+        await pg_fetch(tx, "INSERT INTO notes VALUES (1)")
+        tx.send_with_commit("INSERT INTO notes VALUES (2)")
+        assert [row[0] for row in await pg_fetch(tx, "SELECT n FROM notes")] == [1]
+    assert await _notes(db) == [1, 2]
+
+
+async def test_a_statement_sent_with_the_commit_fails_the_commit(db: Database) -> None:
+    """Its failure is the commit's: SQLAlchemy's error, nothing of the transaction stored,
+    and the connection serves the next transaction."""
+    async with db.direct_transaction() as tx:
+        await pg_fetch(tx, "INSERT INTO notes VALUES (1)")
+
+    async def conflicting() -> None:
+        async with db.direct_transaction() as tx:
+            assert isinstance(tx, DirectTransaction)
+            await pg_fetch(tx, "INSERT INTO notes VALUES (2)")
+            tx.send_with_commit("INSERT INTO notes VALUES (1)")  # already there
+
+    with pytest.raises(IntegrityError):
+        await conflicting()
+    assert await _notes(db) == [1]
+    async with db.direct_transaction() as tx:
+        await pg_fetch(tx, "INSERT INTO notes VALUES (3)")
+    assert await _notes(db) == [1, 3]
+
+
+async def test_when_the_block_raises_what_waits_for_the_commit_is_not_sent(db: Database) -> None:
+    async def failing() -> None:
+        async with db.direct_transaction() as tx:
+            assert isinstance(tx, DirectTransaction)
+            tx.send_with_commit("INSERT INTO notes VALUES (4)")
+            raise RuntimeError("later in the same unit of work")
+
+    with pytest.raises(RuntimeError):
+        await failing()
+    assert await _notes(db) == []
+
+
+LABELS = Table("labels", MetaData(), Column("n", Integer, primary_key=True), Column("label", Text))
+
+
+async def test_the_last_write_goes_with_the_commit_unless_it_holds_a_dollar(db: Database) -> None:
+    """``insert_last`` writes a few rows with the COMMIT, their JSON written into the
+    statement dollar-quoted. A document with a ``$`` in it could end that quoted string
+    early: those rows are written at once instead, as parameters."""
+    async with db.direct_transaction() as tx:
+        await pg_fetch(tx, "DROP TABLE IF EXISTS labels")
+        await pg_fetch(tx, "CREATE TABLE labels (n integer PRIMARY KEY, label text)")
+    tricky = 'it\'s "quoted", back\\slashed, $$ and $rows$ too; DROP TABLE labels; --'
+    for n, label in enumerate(["plain 'quotes' and \\ backslashes; --", tricky]):
+        async with db.direct_transaction() as tx:
+            await insert_last(tx, LABELS, [{"n": n, "label": label}])
+            seen = await pg_fetch(tx, "SELECT count(*) FROM labels WHERE n = $1", n)
+            assert seen == [(int("$" in label),)]  # written at once only with a dollar
+    async with db.direct_transaction() as tx:
+        rows = await pg_fetch(tx, "SELECT n, label FROM labels ORDER BY n")
+        await pg_fetch(tx, "DROP TABLE labels")
+    assert [tuple(row) for row in rows] == [
+        (0, "plain 'quotes' and \\ backslashes; --"),
+        (1, tricky),
+    ]

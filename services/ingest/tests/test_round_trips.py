@@ -1,4 +1,4 @@
-"""A group of single registrations is five round trips to PostgreSQL (ADR 0019), with the
+"""A group of single registrations is four round trips to PostgreSQL (ADR 0019), with the
 meaning of the seven it used to be: the day totals are read after the row locks are held,
 and the feed's positions are taken in the insert's statement without ever leaving a gap."""
 
@@ -140,7 +140,7 @@ def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
             async def call(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
                 task = asyncio.current_task()
                 if task is not None and task.get_name() == "group-commit":
-                    sent.append(" ".join(query.split()[:4]))
+                    sent.append(query)
                 return await original(self, query, *args, **kwargs)
 
             return call
@@ -165,10 +165,10 @@ async def test_a_group_of_single_registrations_is_five_round_trips(
                 headers=school,
             )
             assert answer.status_code == 201
-    assert statements == [
-        "BEGIN;",
+    assert [" ".join(sql.split()[:4]) for sql in statements] == [
+        "BEGIN",
         "SELECT * FROM ingest_lock_and_day_totals($1,",
         "WITH ins AS (INSERT",
         'INSERT INTO "feed_events" ("position",',
-        "COMMIT;",
     ]
+    assert statements[-1].endswith(";\nCOMMIT")  # the feed's rows go with the COMMIT

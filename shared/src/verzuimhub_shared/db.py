@@ -12,7 +12,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -120,6 +120,8 @@ class Database:
         A session's own work (made, begun, committed, closed, its connection checked out
         and in) cost ~0.2–0.3 ms of CPU per transaction, several times a statement's
         (``bench/transaction_bench.py``); single registrations pay it per group (ADR 0017).
+        ``BEGIN`` and ``COMMIT`` are sent by hand, and statements handed to
+        :meth:`DirectTransaction.send_with_commit` go with the ``COMMIT`` (ADR 0019).
 
         A failure is raised as SQLAlchemy raises it (``IntegrityError``, …), the
         ``COMMIT``'s own included. A connection whose transaction did not end (cancelled in
@@ -142,8 +144,18 @@ class Database:
         connection = fairy.driver_connection
         assert isinstance(connection, asyncpg.Connection)
         try:
-            async with connection.transaction():
-                yield DirectTransaction(connection)
+            # BEGIN and COMMIT by hand, not asyncpg's Transaction: the COMMIT carries the
+            # statements handed to DirectTransaction.send_with_commit (ADR 0019).
+            await connection.execute("BEGIN")
+            tx = DirectTransaction(connection)
+            try:
+                yield tx
+                await connection.execute(tx.commit_statement())
+            except BaseException:
+                if connection.is_in_transaction() and not connection.is_closed():
+                    with suppress(Exception):  # what is left is decided below
+                        await connection.execute("ROLLBACK")
+                raise
         except BaseException as exc:
             gone = connection.is_closed()
             if gone or connection.is_in_transaction():
@@ -171,10 +183,21 @@ class DirectTransaction:
     (:meth:`Database.direct_transaction`). The functions here that take a :data:`Tx` run
     their statements on it; anything that needs SQLAlchemy's execution needs a session."""
 
-    __slots__ = ("connection",)
+    __slots__ = ("_with_commit", "connection")
 
     def __init__(self, connection: asyncpg.Connection) -> None:
         self.connection = connection
+        self._with_commit: list[str] = []
+
+    def send_with_commit(self, statement: str) -> None:
+        """Send ``statement`` (no parameters, no rows wanted) in one round trip with the
+        ``COMMIT``, as one simple query: for the transaction's last write. No statement of
+        this transaction sees what it writes, and its failure is the commit's (raised at
+        the end of :meth:`Database.direct_transaction`, and nothing is committed)."""
+        self._with_commit.append(statement)
+
+    def commit_statement(self) -> str:
+        return "".join(statement + ";\n" for statement in self._with_commit) + "COMMIT"
 
 
 #: A unit of work: an ORM session, or (PostgreSQL only) a transaction without one.
@@ -289,6 +312,34 @@ async def copy_rows(session: Tx, table: Table, rows: Sequence[dict[str, Any]]) -
         await copy_records(session, table, *_as_records(rows))
 
 
+async def insert_last(session: Tx, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """:func:`copy_rows` for the transaction's last write (the feed's rows, ADR 0001): on a
+    :class:`DirectTransaction`, fewer than :data:`COPY_MIN_ROWS` rows are sent with its
+    ``COMMIT``, one round trip for both (ADR 0019). No later statement of the transaction
+    sees them; a failure to write them is the commit's."""
+    if (
+        isinstance(session, DirectTransaction)
+        and rows
+        and len(rows) < COPY_MIN_ROWS
+        and (statement := _literal_insert(table, rows)) is not None
+    ):
+        session.send_with_commit(statement)
+        return
+    await copy_rows(session, table, rows)
+
+
+def _literal_insert(table: Table, rows: Sequence[dict[str, Any]]) -> str | None:
+    """:func:`bulk_insert`'s statement with its JSON document written in, dollar-quoted
+    (nothing inside such a string is an escape or a quote). orjson's JSON holds no raw
+    control character; a document with a ``$`` in it is not written in (None): it could
+    end the quoted string early."""
+    document = json_rows(rows)
+    if "$" in document:
+        return None
+    sql = _recordset_insert_sql(table, tuple(rows[0]), False, None)
+    return sql.replace("CAST(:rows AS json)", f"CAST($rows${document}$rows$ AS json)")
+
+
 async def copy_records(
     session: Tx,
     table: Table,
@@ -324,14 +375,18 @@ async def insert_new(
     skips the conflicting ones."""
     if len(rows) >= COPY_MIN_ROWS and is_postgresql(session):
         connection = await driver(session)
+        # A savepoint in the transaction, by hand: a DirectTransaction's is not asyncpg's own
+        # Transaction, inside which asyncpg refuses Connection.transaction().
+        await connection.execute("SAVEPOINT insert_new")
         try:
-            async with connection.transaction():  # a savepoint in the session's transaction
-                await _copy(connection, table, *_as_records(rows))
+            await _copy(connection, table, *_as_records(rows))
         except asyncpg.UniqueViolationError:
-            pass  # the rows again, below, without the ones already there
+            await connection.execute("ROLLBACK TO SAVEPOINT insert_new")
+            # the rows again, below, without the ones already there
         except asyncpg.PostgresError as exc:
             raise _as_sqlalchemy_error(f"COPY {table.name}", exc) from exc
         else:
+            await connection.execute("RELEASE SAVEPOINT insert_new")
             return [row[key] for row in rows]
     return await bulk_insert(session, table, rows, ignore_conflicts=True, returning=key)
 

@@ -54,10 +54,10 @@ from verzuimhub_shared.crypto import Sealer
 from verzuimhub_shared.db import (
     Tx,
     code,
-    copy_rows,
     fetch_plain,
     index_scans_only,
     insert_ignore,
+    insert_last,
     is_postgresql,
     orm_session,
     pg_fetch,
@@ -188,7 +188,7 @@ async def append(
                 "body": body,
             }
         )
-    await copy_rows(session, tables.events, rows)
+    await insert_last(session, tables.events, rows)
     return list(range(first, last + 1))
 
 
