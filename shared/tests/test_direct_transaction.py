@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -262,3 +263,83 @@ async def test_the_last_write_goes_with_the_commit_unless_it_holds_a_dollar(db: 
         (0, "plain 'quotes' and \\ backslashes; --"),
         (1, tricky),
     ]
+
+
+def _sent(connection: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The simple queries (BEGIN, COMMIT, …) the connection sends from now on."""
+    sent: list[str] = []
+    execute = asyncpg.Connection.execute
+
+    async def recording(self: asyncpg.Connection, query: str, *args: Any, **kwargs: Any) -> Any:
+        if self is connection:
+            sent.append(query)
+        return await execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(asyncpg.Connection, "execute", recording)
+    return sent
+
+
+async def test_a_lease_holds_one_connection_and_begins_the_next_transaction_with_a_commit(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``begin_next`` true: the COMMIT's round trip begins the next transaction, which then
+    sends no BEGIN of its own. The connection is the same throughout, and what was begun
+    and not used is rolled back before the connection goes back to the pool."""
+    async with db.direct_lease() as lease:
+        async with lease.transaction(begin_next=lambda: True) as tx:
+            assert isinstance(tx, DirectTransaction)
+            connection = tx.connection
+            sent = _sent(connection, monkeypatch)
+            await pg_fetch(tx, "INSERT INTO notes VALUES (1)")
+        assert sent == ["COMMIT;\nBEGIN"]
+        assert connection.is_in_transaction()
+        async with lease.transaction(begin_next=lambda: True) as tx:
+            assert isinstance(tx, DirectTransaction)
+            assert tx.connection is connection
+            await pg_fetch(tx, "INSERT INTO notes VALUES (2)")
+        async with lease.transaction() as tx:  # begin_next not given: no next one
+            await pg_fetch(tx, "INSERT INTO notes VALUES (3)")
+        assert sent == ["COMMIT;\nBEGIN", "COMMIT;\nBEGIN", "COMMIT"]
+        assert not connection.is_in_transaction()
+        async with lease.transaction(begin_next=lambda: True) as tx:
+            await pg_fetch(tx, "INSERT INTO notes VALUES (4)")
+        assert sent[-2:] == ["BEGIN", "COMMIT;\nBEGIN"]
+    assert sent[-1] == "ROLLBACK"  # the last one begun, never used
+    assert not connection.is_in_transaction()
+    assert await _notes(db) == [1, 2, 3, 4]
+
+
+async def test_a_lease_goes_on_after_a_failure_and_after_a_dropped_connection(
+    db: Database, pg: PostgresServer
+) -> None:
+    async with db.direct_lease() as lease:
+        with pytest.raises(IntegrityError):
+            async with lease.transaction(begin_next=lambda: True) as tx:
+                await pg_fetch(tx, "INSERT INTO notes VALUES (1), (1)")
+        async with lease.transaction(begin_next=lambda: True) as tx:
+            assert isinstance(tx, DirectTransaction)
+            first = tx.connection.get_server_pid()
+            await pg_fetch(tx, "INSERT INTO notes VALUES (2)")
+        await _terminate(pg, {first})  # while a transaction is begun for the next
+        with pytest.raises(DBAPIError) as failed:
+            async with lease.transaction() as tx:
+                await pg_fetch(tx, "SELECT 1")
+        assert failed.value.connection_invalidated
+        async with lease.transaction() as tx:
+            assert isinstance(tx, DirectTransaction)
+            assert tx.connection.get_server_pid() != first
+            await pg_fetch(tx, "INSERT INTO notes VALUES (3)")
+    assert await _notes(db) == [2, 3]
+
+
+async def test_a_lease_whose_connection_was_dropped_is_released_without_a_failure(
+    db: Database, pg: PostgresServer
+) -> None:
+    async with db.direct_lease() as lease:
+        async with lease.transaction(begin_next=lambda: True) as tx:
+            assert isinstance(tx, DirectTransaction)
+            connection = tx.connection
+        await _terminate(pg, {connection.get_server_pid()})
+        await eventually(connection.is_closed)
+    async with db.direct_transaction() as tx:  # the pool serves a working connection
+        assert await pg_fetch(tx, "SELECT txid_current_if_assigned()") == [(None,)]

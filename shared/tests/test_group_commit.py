@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager, nullcontext
 
 import pytest
 
@@ -190,3 +191,65 @@ def test_sizes_below_one_are_refused() -> None:
         GroupCommit(Work(), writers=0)
     with pytest.raises(ValueError, match="at least 1"):
         GroupCommit(Work(), max_waiting=0)
+
+
+async def test_a_writer_runs_its_groups_inside_one_scope() -> None:
+    """``writer_scope``: entered once per writer run, around all its groups (a retry alone
+    included), with the work it yields; left when the writer has nothing more to do."""
+    work = Work(bad=frozenset({"x"}))
+    scopes: list[str] = []
+
+    @asynccontextmanager
+    async def scope() -> AsyncIterator[Callable[[list[str]], Awaitable[Sequence[str]]]]:
+        scopes.append("entered")
+        try:
+            yield work
+        finally:
+            scopes.append("left")
+
+    groups: GroupCommit[str, str] = GroupCommit(writer_scope=scope, max_size=2)
+    answers = await asyncio.gather(*(groups.submit(x) for x in "abxd"), return_exceptions=True)
+    assert answers[:2] == ["A", "B"]
+    assert isinstance(answers[2], ValueError)
+    assert answers[3] == "D"
+    assert work.groups == [["a", "b"], ["x", "d"], ["x"], ["d"]]
+    assert scopes == ["entered", "left"]
+    assert await groups.submit("e") == "E"  # a new run: a new scope
+    assert scopes == ["entered", "left", "entered", "left"]
+
+
+def test_work_or_a_writer_scope_is_given_not_both() -> None:
+    with pytest.raises(ValueError, match="work or writer_scope"):
+        GroupCommit()
+    with pytest.raises(ValueError, match="work or writer_scope"):
+        GroupCommit(Work(), writer_scope=lambda: nullcontext(Work()))
+
+
+async def test_a_writer_lingers_for_the_next_item_in_its_scope() -> None:
+    """With ``linger``, a writer with nothing to write waits for the next item, in the
+    same scope, before it ends; ``aclose`` ends it at once and refuses what comes after."""
+    work = Work()
+    scopes: list[str] = []
+
+    @asynccontextmanager
+    async def scope() -> AsyncIterator[Callable[[list[str]], Awaitable[Sequence[str]]]]:
+        scopes.append("entered")
+        try:
+            yield work
+        finally:
+            scopes.append("left")
+
+    groups: GroupCommit[str, str] = GroupCommit(writer_scope=scope, linger=0.2)
+    assert await groups.submit("a") == "A"
+    await asyncio.sleep(0.01)
+    assert await groups.submit("b") == "B"  # the same writer, woken
+    assert scopes == ["entered"]
+    await asyncio.sleep(0.3)  # longer than it lingers
+    assert scopes == ["entered", "left"]
+    assert await groups.submit("c") == "C"
+    assert scopes == ["entered", "left", "entered"]
+    await asyncio.wait_for(groups.aclose(), 0.1)  # no waiting out the linger
+    assert scopes == ["entered", "left", "entered", "left"]
+    with pytest.raises(GroupCommitBusy):
+        await groups.submit("d")
+    assert work.groups == [["a"], ["b"], ["c"]]

@@ -68,6 +68,10 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         )
         stop = asyncio.Event()
         app.state.stop = stop
+        # What the service started on its own (a group commit's writers) and ends before
+        # its database is disposed of.
+        on_stop: list[Callable[[], Awaitable[None]]] = []
+        app.state.on_stop = on_stop
         tasks = []
         if settings.run_workers:
             tasks = [
@@ -82,6 +86,8 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            for close in on_stop:
+                await close()
             await db.dispose()
             log.info("service_stopped", service=spec.name)
 

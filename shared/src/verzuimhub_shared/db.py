@@ -130,45 +130,18 @@ class Database:
         raised as ``DBAPIError`` flagged ``connection_invalidated``, so the edge answers
         503 with ``Retry-After``, as for a session (ADR 0010).
         """
-        if self.dialect != "postgresql":
-            async with self.transaction() as session:
-                yield session
-            return
+        async with self.direct_lease() as lease, lease.transaction() as tx:
+            yield tx
+
+    @asynccontextmanager
+    async def direct_lease(self) -> AsyncIterator[DirectLease]:
+        """Direct transactions one after the other on one connection, held from the first
+        to the end of the block (:class:`DirectLease`)."""
+        lease = DirectLease(self)
         try:
-            fairy: PoolProxiedConnection | None = await greenlet_spawn(
-                self.engine.sync_engine.raw_connection
-            )
-        except Exception as exc:  # the server cannot be reached: as a dropped connection
-            raise _connection_lost(exc) from exc
-        assert fairy is not None
-        connection = fairy.driver_connection
-        assert isinstance(connection, asyncpg.Connection)
-        try:
-            # BEGIN and COMMIT by hand, not asyncpg's Transaction: the COMMIT carries the
-            # statements handed to DirectTransaction.send_with_commit (ADR 0019).
-            await connection.execute("BEGIN")
-            tx = DirectTransaction(connection)
-            try:
-                yield tx
-                await connection.execute(tx.commit_statement())
-            except BaseException:
-                if connection.is_in_transaction() and not connection.is_closed():
-                    with suppress(Exception):  # what is left is decided below
-                        await connection.execute("ROLLBACK")
-                raise
-        except BaseException as exc:
-            gone = connection.is_closed()
-            if gone or connection.is_in_transaction():
-                await greenlet_spawn(_discard, self.engine, fairy, exc, gone)
-                fairy = None
-            if gone and isinstance(exc, Exception):
-                raise _connection_lost(exc) from exc
-            if isinstance(exc, asyncpg.PostgresError):  # the COMMIT's own (a deferred check)
-                raise _as_sqlalchemy_error("COMMIT", exc) from exc
-            raise
+            yield lease
         finally:
-            if fairy is not None:
-                await greenlet_spawn(fairy.close)
+            await lease.release()
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -176,6 +149,94 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+class DirectLease:
+    """:meth:`Database.direct_transaction` for transactions that follow each other (a
+    group-commit writer's groups, ADR 0019): one connection of the pool, checked out at the
+    first transaction and held until :meth:`release`; replaced if it has to be discarded.
+
+    A transaction may begin the next one in its ``COMMIT``'s round trip (``begin_next``:
+    asked when the transaction is about to commit, true when another is sure to follow):
+    the next transaction then sends no ``BEGIN`` of its own. Such a begun transaction
+    holds no lock and no snapshot (READ COMMITTED takes one per statement), and
+    :meth:`release` rolls it back if no transaction came to use it."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._fairy: PoolProxiedConnection | None = None
+        self._begun = False
+
+    @asynccontextmanager
+    async def transaction(self, begin_next: Callable[[], bool] | None = None) -> AsyncIterator[Tx]:
+        """One unit of work, as :meth:`Database.direct_transaction` (whose docstring says
+        how failures are met)."""
+        db = self._db
+        if db.dialect != "postgresql":
+            async with db.transaction() as session:
+                yield session
+            return
+        if self._fairy is None:
+            try:
+                self._fairy = await greenlet_spawn(db.engine.sync_engine.raw_connection)
+            except Exception as exc:  # the server cannot be reached: as a dropped connection
+                raise _connection_lost(exc) from exc
+        fairy = self._fairy
+        assert fairy is not None
+        connection = fairy.driver_connection
+        assert isinstance(connection, asyncpg.Connection)
+        begun, self._begun = self._begun, False
+        try:
+            # BEGIN and COMMIT by hand, not asyncpg's Transaction: the COMMIT carries the
+            # statements handed to DirectTransaction.send_with_commit, and may begin the
+            # next transaction (ADR 0019).
+            if not (begun and connection.is_in_transaction()):
+                await connection.execute("BEGIN")
+            tx = DirectTransaction(connection)
+            try:
+                yield tx
+                then_begin = begin_next is not None and begin_next()
+                await connection.execute(tx.commit_statement(then_begin=then_begin))
+                self._begun = then_begin
+            except BaseException:
+                self._begun = False
+                if connection.is_in_transaction() and not connection.is_closed():
+                    with suppress(Exception):  # what is left is decided below
+                        await connection.execute("ROLLBACK")
+                raise
+        except BaseException as exc:
+            gone = connection.is_closed()
+            if gone or connection.is_in_transaction():
+                self._fairy = None
+                await greenlet_spawn(_discard, db.engine, fairy, exc, gone)
+            if gone and isinstance(exc, Exception):
+                raise _connection_lost(exc) from exc
+            if isinstance(exc, asyncpg.PostgresError):  # the COMMIT's own (a deferred check)
+                raise _as_sqlalchemy_error("COMMIT", exc) from exc
+            raise
+
+    async def release(self) -> None:
+        """Give the connection back to the pool; a begun transaction that no transaction
+        used is rolled back first, and a connection that cannot be rolled back is
+        discarded, never given back in a transaction."""
+        fairy, self._fairy = self._fairy, None
+        begun, self._begun = self._begun, False
+        if fairy is None:
+            return
+        connection = fairy.driver_connection
+        assert isinstance(connection, asyncpg.Connection)
+        try:
+            if begun and connection.is_in_transaction() and not connection.is_closed():
+                await connection.execute("ROLLBACK")
+        except BaseException as exc:
+            await greenlet_spawn(_discard, self._db.engine, fairy, exc, connection.is_closed())
+            if not isinstance(exc, Exception):
+                raise
+            return
+        if connection.is_closed() or connection.is_in_transaction():
+            await greenlet_spawn(_discard, self._db.engine, fairy, None, connection.is_closed())
+            return
+        await greenlet_spawn(fairy.close)
 
 
 class DirectTransaction:
@@ -196,8 +257,13 @@ class DirectTransaction:
         the end of :meth:`Database.direct_transaction`, and nothing is committed)."""
         self._with_commit.append(statement)
 
-    def commit_statement(self) -> str:
-        return "".join(statement + ";\n" for statement in self._with_commit) + "COMMIT"
+    def commit_statement(self, *, then_begin: bool = False) -> str:
+        """The ``COMMIT``, with what was handed to :meth:`send_with_commit` before it and,
+        with ``then_begin``, the next transaction's ``BEGIN`` after it."""
+        statements = [*self._with_commit, "COMMIT"]
+        if then_begin:
+            statements.append("BEGIN")
+        return ";\n".join(statements)
 
 
 #: A unit of work: an ORM session, or (PostgreSQL only) a transaction without one.
@@ -217,7 +283,7 @@ def orm_session(tx: Tx) -> AsyncSession:
 
 
 def _discard(
-    engine: AsyncEngine, fairy: PoolProxiedConnection, exc: BaseException, gone: bool
+    engine: AsyncEngine, fairy: PoolProxiedConnection, exc: BaseException | None, gone: bool
 ) -> None:
     """Close a connection instead of giving it back to the pool (in a greenlet: closing
     awaits). When the server dropped it, the connections made before it are recycled on
