@@ -115,3 +115,18 @@ async def test_absoluut_verzuim_has_the_same_rules(
     assert ended.status_code == 200
     assert [e["data"]["soort"] for e in feed] == ["absoluut_verzuim", "absoluut_verzuim"]
     assert feed[-1]["type"] == "nl.verzuimhub.absoluut-verzuim.vastgelegd.v1"
+
+
+async def test_a_nul_in_a_path_or_query_parameter_is_refused_naming_it(
+    clean_dbs: Any, app_client: Callable[..., Any], auth: Any
+) -> None:
+    """PostgreSQL refuses a NUL in text: it used to reach the database and answer 500
+    (found by the fuzz test: a cursor with ``%00``)."""
+    gemeente = auth("gemeente", gemeente="GM9901")
+    async with app_client("ingest") as client:
+        listed = await client.get("/v1/absoluut-verzuim?cursor=a%00b", headers=gemeente)
+        withdrawn = await client.delete("/v1/vrijstellingen/a%00b", headers=gemeente)
+    for response, name in ((listed, "cursor"), (withdrawn, "id")):
+        assert response.status_code == 400, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["invalidParams"] == [{"name": name, "reason": "bevat een NUL-teken"}]

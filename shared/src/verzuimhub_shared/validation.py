@@ -113,7 +113,8 @@ class ServiceRoute(APIRoute):
         known = frozenset(_query_names(self.dependant))
 
         async def checked(request: Request) -> Response:
-            if request.scope.get("query_string"):
+            scope = request.scope
+            if scope.get("query_string"):
                 unknown = sorted(set(request.query_params) - known)
                 if unknown:
                     raise BadRequest(
@@ -122,12 +123,26 @@ class ServiceRoute(APIRoute):
                             InvalidParam(name, "onbekende queryparameter") for name in unknown
                         ],
                     )
+                _refuse_nul(request.query_params.multi_items())
+            if "\x00" in scope["path"]:
+                _refuse_nul((name, str(value)) for name, value in request.path_params.items())
             return await handler(request)
 
         return checked
 
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+def _refuse_nul(params: Iterable[tuple[str, str]]) -> None:
+    """A NUL character (``%00``) in a path or query parameter: no identifier, code or
+    cursor holds one, and PostgreSQL refuses it in text (which was a 500)."""
+    names = sorted({name for name, value in params if "\x00" in value})
+    if names:
+        raise BadRequest(
+            f"{len(names)} ongeldige parameter(s)",
+            invalid_params=[InvalidParam(name, "bevat een NUL-teken") for name in names],
+        )
 
 
 def _direct_handler(route: APIRoute) -> Handler | None:
