@@ -121,9 +121,11 @@ async def create_registratie(request: Request, principal: RegistratiesWriter) ->
     idempotency_key = _idempotency_key(request)
     data, raw = await json_body(request)
     if idempotency_key is None:
-        # Shares a transaction with the other single registrations waiting meanwhile.
+        # Validated and authorised here; stored in a transaction shared with the other
+        # single registrations waiting meanwhile.
+        accepted = service.accept_single(_ctx(request), principal, data)
         try:
-            outcome = await _registratie_groups(request).submit((principal, data))
+            outcome = await _registratie_groups(request).submit(accepted)
         except GroupCommitBusy:
             raise ServiceUnavailable(
                 "Te veel registraties wachten op opslag; probeer het over 1 s opnieuw",
@@ -147,7 +149,7 @@ def _single_answer(outcome: service.ItemOutcome) -> Response:
     return json_response(201 if outcome.uitkomst == "aangemaakt" else 200, outcome.bevestiging)
 
 
-RegistratieGroups = GroupCommit[tuple[Principal, Any], service.ItemOutcome]
+RegistratieGroups = GroupCommit[service.Accepted, service.ItemOutcome]
 #: Two groups in flight: one is prepared while the other waits on the database. More made
 #: the groups smaller and made them queue on the feed counter (ADR 0010).
 GROUP_WRITERS = 2
@@ -176,16 +178,16 @@ def _registratie_groups(request: Request) -> RegistratieGroups:
         )
 
         @asynccontextmanager
-        async def writer_scope() -> AsyncIterator[Work[tuple[Principal, Any], service.ItemOutcome]]:
+        async def writer_scope() -> AsyncIterator[Work[service.Accepted, service.ItemOutcome]]:
             # A writer's groups one after the other on one connection, each commit beginning
             # the next group's transaction in the same round trip; a writer lingers for the
             # next request before it gives its connection back (ADR 0019).
             async with db.direct_lease() as lease:
 
-                async def work(requests: list[tuple[Principal, Any]]) -> list[service.ItemOutcome]:
+                async def work(items: list[service.Accepted]) -> list[service.ItemOutcome]:
                     # No ORM session: every statement goes around SQLAlchemy (ADR 0017).
                     async with lease.transaction(begin_next=lambda: True) as tx:
-                        return await service.submit_requests(tx, ctx, requests)
+                        return await service.store_accepted(tx, ctx, items)
 
                 yield work
 

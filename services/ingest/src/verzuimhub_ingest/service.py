@@ -156,12 +156,36 @@ async def submit_registraties(
     return await _submit(session, ctx, [principal] * len(raw_items), raw_items)
 
 
-async def submit_requests(
-    session: Tx, ctx: IngestContext, requests: Sequence[tuple[Principal, Any]]
+@dataclass(frozen=True)
+class Accepted:
+    """A single registration that passed validation and authorisation, with its payload
+    hash: what a group of single registrations stores (:func:`store_accepted`)."""
+
+    item: RegistratieIn
+    digest: str
+
+
+def accept_single(ctx: IngestContext, principal: Principal, raw: Any) -> Accepted:
+    """Validate and authorise one registration before it joins a group, so that a group's
+    transaction holds only the database's work (ADR 0019); a refusal is raised."""
+    outcomes, accepted = _accept(ctx, [principal], [raw])
+    if not accepted:
+        problem = outcomes[0].problem
+        assert problem is not None
+        raise problem
+    [(_, item, digest)] = accepted
+    return Accepted(item, digest)
+
+
+async def store_accepted(
+    session: Tx, ctx: IngestContext, items: Sequence[Accepted]
 ) -> list[ItemOutcome]:
-    """The same for single registrations of several requests (each with its own caller)
-    in one transaction: see ``verzuimhub_shared.group_commit``."""
-    return await _submit(session, ctx, [p for p, _ in requests], [raw for _, raw in requests])
+    """Store and publish single registrations of several requests (each accepted for its
+    own caller by :func:`accept_single`) in one transaction: see
+    ``verzuimhub_shared.group_commit``. One outcome per item."""
+    outcomes = [ItemOutcome(index, "afgewezen") for index in range(len(items))]  # placeholders
+    accepted = [(index, a.item, a.digest) for index, a in enumerate(items)]
+    return await _store(session, ctx, outcomes, accepted)
 
 
 async def _submit(
@@ -171,6 +195,17 @@ async def _submit(
     raw_items: Sequence[Any],
 ) -> list[ItemOutcome]:
     outcomes, accepted = _accept(ctx, principals, raw_items)
+    return await _store(session, ctx, outcomes, accepted)
+
+
+async def _store(
+    session: Tx,
+    ctx: IngestContext,
+    outcomes: list[ItemOutcome],
+    accepted: list[tuple[int, RegistratieIn, str]],
+) -> list[ItemOutcome]:
+    """The accepted items stored and published; ``outcomes`` (a placeholder for each
+    accepted one) filled in."""
     if not accepted:
         return outcomes
 
@@ -546,4 +581,11 @@ async def _publish_vrijstelling(
     await feed.append(session, FEED, [event], source=ev.SOURCE_INGEST)
 
 
-__all__ = ["IngestContext", "ItemOutcome", "submit_registraties", "submit_requests"]
+__all__ = [
+    "Accepted",
+    "IngestContext",
+    "ItemOutcome",
+    "accept_single",
+    "store_accepted",
+    "submit_registraties",
+]
