@@ -83,7 +83,8 @@ class GroupCommit(Generic[T, R]):
         self._on_group = on_group
         self._linger = linger
         self._waiting: list[tuple[T, asyncio.Future[R]]] = []
-        self._writers: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.Task[None]] = set()  # the writers that take items
+        self._tasks: set[asyncio.Task[None]] = set()  # and those still leaving their scope
         self._idle: list[asyncio.Event] = []  # one per lingering writer, set to wake it
         self._closed = False
 
@@ -108,6 +109,7 @@ class GroupCommit(Generic[T, R]):
                 self._write_all(), name="group-commit", context=contextvars.Context()
             )
             self._writers.add(task)
+            self._tasks.add(task)
         return await future
 
     async def aclose(self) -> None:
@@ -117,7 +119,7 @@ class GroupCommit(Generic[T, R]):
         for wake in self._idle:
             wake.set()
         self._idle.clear()
-        await asyncio.gather(*self._writers, return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _write_all(self) -> None:
         task = asyncio.current_task()
@@ -140,6 +142,7 @@ class GroupCommit(Generic[T, R]):
         finally:
             if task is not None:
                 self._writers.discard(task)
+                self._tasks.discard(task)
             if not self._writers:
                 for _, future in self._waiting:  # only when cancelled (shutdown)
                     future.cancel()
