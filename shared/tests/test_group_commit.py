@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager, nullcontext
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 
 import pytest
 
@@ -193,11 +193,10 @@ def test_sizes_below_one_are_refused() -> None:
         GroupCommit(Work(), max_waiting=0)
 
 
-async def test_a_writer_runs_its_groups_inside_one_scope() -> None:
-    """``writer_scope``: entered once per writer run, around all its groups (a retry alone
-    included), with the work it yields; left when the writer has nothing more to do."""
-    work = Work(bad=frozenset({"x"}))
-    scopes: list[str] = []
+def _recording_scope(
+    work: Work, scopes: list[str]
+) -> Callable[[], AbstractAsyncContextManager[Callable[[list[str]], Awaitable[Sequence[str]]]]]:
+    """A writer scope that yields ``work`` and notes when it is entered and left."""
 
     @asynccontextmanager
     async def scope() -> AsyncIterator[Callable[[list[str]], Awaitable[Sequence[str]]]]:
@@ -207,6 +206,15 @@ async def test_a_writer_runs_its_groups_inside_one_scope() -> None:
         finally:
             scopes.append("left")
 
+    return scope
+
+
+async def test_a_writer_runs_its_groups_inside_one_scope() -> None:
+    """``writer_scope``: entered once per writer run, around all its groups (a retry alone
+    included), with the work it yields; left when the writer has nothing more to do."""
+    work = Work(bad=frozenset({"x"}))
+    scopes: list[str] = []
+    scope = _recording_scope(work, scopes)
     groups: GroupCommit[str, str] = GroupCommit(writer_scope=scope, max_size=2)
     answers = await asyncio.gather(*(groups.submit(x) for x in "abxd"), return_exceptions=True)
     assert answers[:2] == ["A", "B"]
@@ -230,15 +238,7 @@ async def test_a_writer_lingers_for_the_next_item_in_its_scope() -> None:
     same scope, before it ends; ``aclose`` ends it at once and refuses what comes after."""
     work = Work()
     scopes: list[str] = []
-
-    @asynccontextmanager
-    async def scope() -> AsyncIterator[Callable[[list[str]], Awaitable[Sequence[str]]]]:
-        scopes.append("entered")
-        try:
-            yield work
-        finally:
-            scopes.append("left")
-
+    scope = _recording_scope(work, scopes)
     groups: GroupCommit[str, str] = GroupCommit(writer_scope=scope, linger=0.2)
     assert await groups.submit("a") == "A"
     await asyncio.sleep(0.01)
