@@ -44,6 +44,10 @@ class GroupCommitBusy(Exception):
     """More items wait than ``max_waiting``: the database is not keeping up; try later."""
 
 
+class GroupCommitClosed(GroupCommitBusy):
+    """The group commit is closed (the service is stopping); try later, elsewhere."""
+
+
 class GroupCommit(Generic[T, R]):
     """Runs ``work(items)`` (one transaction, one result per item, in order) for the items
     of the requests that are waiting, at most ``max_size`` at a time. When more than
@@ -98,7 +102,7 @@ class GroupCommit(Generic[T, R]):
         if len(self._waiting) >= self._max_waiting:
             raise GroupCommitBusy(f"{len(self._waiting)} items wait already")
         if self._closed:
-            raise GroupCommitBusy("closed")
+            raise GroupCommitClosed("closed")
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
         if self._idle:

@@ -29,7 +29,7 @@ from verzuimhub_shared.errors import (
     ServiceUnavailable,
 )
 from verzuimhub_shared.feed_api import feed_router
-from verzuimhub_shared.group_commit import GroupCommit, GroupCommitBusy, Work
+from verzuimhub_shared.group_commit import GroupCommit, GroupCommitBusy, GroupCommitClosed, Work
 from verzuimhub_shared.validation import (
     body_doc,
     json_body,
@@ -126,10 +126,14 @@ async def create_registratie(request: Request, principal: RegistratiesWriter) ->
         accepted = service.accept_single(_ctx(request), principal, data)
         try:
             outcome = await _registratie_groups(request).submit(accepted)
-        except GroupCommitBusy:
+        except GroupCommitBusy as busy:
+            reason = (
+                "De dienst stopt"
+                if isinstance(busy, GroupCommitClosed)
+                else "Te veel registraties wachten op opslag"
+            )
             raise ServiceUnavailable(
-                "Te veel registraties wachten op opslag; probeer het over 1 s opnieuw",
-                headers={"Retry-After": "1"},
+                f"{reason}; probeer het over 1 s opnieuw", headers={"Retry-After": "1"}
             ) from None
         return _single_answer(outcome)
     # With a key: the key is claimed in the request's own transaction, with its work.
