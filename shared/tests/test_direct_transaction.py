@@ -286,14 +286,14 @@ async def test_a_lease_holds_one_connection_and_begins_the_next_transaction_with
     sends no BEGIN of its own. The connection is the same throughout, and what was begun
     and not used is rolled back before the connection goes back to the pool."""
     async with db.direct_lease() as lease:
-        async with lease.transaction(begin_next=lambda: True) as tx:
+        async with lease.transaction(begin_next=True) as tx:
             assert isinstance(tx, DirectTransaction)
             connection = tx.connection
             sent = _sent(connection, monkeypatch)
             await pg_fetch(tx, "INSERT INTO notes VALUES (1)")
         assert sent == ["COMMIT;\nBEGIN"]
         assert connection.is_in_transaction()
-        async with lease.transaction(begin_next=lambda: True) as tx:
+        async with lease.transaction(begin_next=True) as tx:
             assert isinstance(tx, DirectTransaction)
             assert tx.connection is connection
             await pg_fetch(tx, "INSERT INTO notes VALUES (2)")
@@ -301,7 +301,7 @@ async def test_a_lease_holds_one_connection_and_begins_the_next_transaction_with
             await pg_fetch(tx, "INSERT INTO notes VALUES (3)")
         assert sent == ["COMMIT;\nBEGIN", "COMMIT;\nBEGIN", "COMMIT"]
         assert not connection.is_in_transaction()
-        async with lease.transaction(begin_next=lambda: True) as tx:
+        async with lease.transaction(begin_next=True) as tx:
             await pg_fetch(tx, "INSERT INTO notes VALUES (4)")
         assert sent[-2:] == ["BEGIN", "COMMIT;\nBEGIN"]
     assert sent[-1] == "ROLLBACK"  # the last one begun, never used
@@ -314,9 +314,9 @@ async def test_a_lease_goes_on_after_a_failure_and_after_a_dropped_connection(
 ) -> None:
     async with db.direct_lease() as lease:
         with pytest.raises(IntegrityError):
-            async with lease.transaction(begin_next=lambda: True) as tx:
+            async with lease.transaction(begin_next=True) as tx:
                 await pg_fetch(tx, "INSERT INTO notes VALUES (1), (1)")
-        async with lease.transaction(begin_next=lambda: True) as tx:
+        async with lease.transaction(begin_next=True) as tx:
             assert isinstance(tx, DirectTransaction)
             first = tx.connection.get_server_pid()
             await pg_fetch(tx, "INSERT INTO notes VALUES (2)")
@@ -336,7 +336,7 @@ async def test_a_lease_whose_connection_was_dropped_is_released_without_a_failur
     db: Database, pg: PostgresServer
 ) -> None:
     async with db.direct_lease() as lease:
-        async with lease.transaction(begin_next=lambda: True) as tx:
+        async with lease.transaction(begin_next=True) as tx:
             assert isinstance(tx, DirectTransaction)
             connection = tx.connection
         await _terminate(pg, {connection.get_server_pid()})

@@ -156,9 +156,9 @@ class DirectLease:
     group-commit writer's groups, ADR 0019): one connection of the pool, checked out at the
     first transaction and held until :meth:`release`; replaced if it has to be discarded.
 
-    A transaction may begin the next one in its ``COMMIT``'s round trip (``begin_next``:
-    asked when the transaction is about to commit, true when another is sure to follow):
-    the next transaction then sends no ``BEGIN`` of its own. Such a begun transaction
+    A transaction may begin the next one in its ``COMMIT``'s round trip (``begin_next``,
+    for a caller that expects another to follow): the next transaction then sends no
+    ``BEGIN`` of its own. Such a begun transaction
     holds no lock and no snapshot (READ COMMITTED takes one per statement), and
     :meth:`release` rolls it back if no transaction came to use it."""
 
@@ -168,7 +168,7 @@ class DirectLease:
         self._begun = False
 
     @asynccontextmanager
-    async def transaction(self, begin_next: Callable[[], bool] | None = None) -> AsyncIterator[Tx]:
+    async def transaction(self, *, begin_next: bool = False) -> AsyncIterator[Tx]:
         """One unit of work, as :meth:`Database.direct_transaction` (whose docstring says
         how failures are met)."""
         db = self._db
@@ -195,9 +195,8 @@ class DirectLease:
             tx = DirectTransaction(connection)
             try:
                 yield tx
-                then_begin = begin_next is not None and begin_next()
-                await connection.execute(tx.commit_statement(then_begin=then_begin))
-                self._begun = then_begin
+                await connection.execute(tx.commit_statement(then_begin=begin_next))
+                self._begun = begin_next
             except BaseException:
                 self._begun = False
                 if connection.is_in_transaction() and not connection.is_closed():
@@ -254,7 +253,7 @@ class DirectTransaction:
         """Send ``statement`` (no parameters, no rows wanted) in one round trip with the
         ``COMMIT``, as one simple query: for the transaction's last write. No statement of
         this transaction sees what it writes, and its failure is the commit's (raised at
-        the end of :meth:`Database.direct_transaction`, and nothing is committed)."""
+        the end of the transaction's block, and nothing is committed)."""
         self._with_commit.append(statement)
 
     def commit_statement(self, *, then_begin: bool = False) -> str:

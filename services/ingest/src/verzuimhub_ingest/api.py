@@ -190,7 +190,7 @@ def _registratie_groups(request: Request) -> RegistratieGroups:
 
                 async def work(items: list[service.Accepted]) -> list[service.ItemOutcome]:
                     # No ORM session: every statement goes around SQLAlchemy (ADR 0017).
-                    async with lease.transaction(begin_next=lambda: True) as tx:
+                    async with lease.transaction(begin_next=True) as tx:
                         return await service.store_accepted(tx, ctx, items)
 
                 yield work

@@ -109,8 +109,9 @@ async def lock_and_day_totals(
         rows = await pg_fetch(
             session, _LOCK_AND_DAY_TOTALS, list(brins), list(ids), list(hashes), list(dates)
         )
-        locked = [row[1:] for row in rows if row[0]]
-        days = [(row[1], row[8], row[9], row[10]) for row in rows if not row[0]]
+        # By name: the function's columns are named as Existing's and DayMinutes' fields.
+        locked = [[row[name] for name in Existing._fields] for row in rows if row["locked"]]
+        days = [[row[name] for name in DayMinutes._fields] for row in rows if not row["locked"]]
     else:
         session = orm_session(session)
         locked = await _lock_existing_portable(session, keys) if keys else []
