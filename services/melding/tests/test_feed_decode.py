@@ -172,3 +172,20 @@ def test_known_types_take_the_one_pass_path(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(orjson, "loads", general_path)
     assert decode_ingest_feed(CTX, content).count == 2
     assert in_turns(served([put(41, "r1", "111111110"), gone(42, "r1")])).count == 2
+
+
+def test_an_event_only_pydantic_would_coerce_is_decoded_by_the_contract_model() -> None:
+    """The one-pass path (msgspec) refuses a version sent as text, or a field by its Python
+    name; the contract model takes both (lax), as it always did. The page takes the general
+    path and decodes to the same structs, with the model's values."""
+    coerced = put(62, "r2", "222222220")
+    coerced["data"]["versie"] = "3"
+    snake = put(63, "r3", "333333330")
+    snake["data"]["luxe_verzuim"] = snake["data"].pop("luxeVerzuim")
+    events = [put(61, "r1", "111111110"), coerced, snake]
+    page, general = both(events)
+    assert page.batch == general
+    assert page.batch.final["r2"][1].versie == 3
+    assert page.batch.final["r3"][1].luxe_verzuim is False
+    plain, _ = both([put(61, "r1", "111111110")])
+    assert type(page.batch.final["r1"][1]) is type(plain.batch.final["r1"][1])

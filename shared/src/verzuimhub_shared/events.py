@@ -15,9 +15,12 @@ with only the fields it needs (architecture: per-consumer projections):
 
 from __future__ import annotations
 
+import types
 from datetime import date
-from typing import Literal
+from functools import cache
+from typing import Any, Literal, Union, get_args, get_origin
 
+import msgspec
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
@@ -130,3 +133,58 @@ class MeldingVoorSwv(Contract):
     maand: str
     schooljaar: str
     leeftijdsband: str
+
+
+# --- a contract as a msgspec struct, for consumers' hot paths -----------------------------
+
+#: What a field of a contract may hold for :func:`struct_of`: scalars msgspec checks exactly
+#: as pydantic does, or more strictly.
+_SCALARS = (str, int, float, bool, date, type(None))
+
+
+def struct_of(model: type[BaseModel]) -> type[msgspec.Struct]:
+    """``model`` as a msgspec struct: the same fields, JSON names, required fields and
+    refusal of unknown fields, for decoding a feed's page straight from its bytes (ADR 0020:
+    ~1.3 µs an event against ~7 for pydantic).
+
+    msgspec accepts a subset of what pydantic accepts, with the same values: it refuses
+    what pydantic's lax mode would coerce (``"5"`` for an int, a field by its Python name).
+    A consumer decodes with the struct first and, when it refuses, validates with the
+    model, which gives the same values or the model's own error. That holds only for what
+    msgspec can check itself, so a model with validators, constraints or a field that is not
+    a scalar (a nested model, a list) is refused here."""
+    return _struct_of(model)
+
+
+@cache
+def _struct_of(model: type[BaseModel]) -> type[msgspec.Struct]:
+    decorators = model.__pydantic_decorators__
+    if decorators.validators or decorators.field_validators or decorators.model_validators:
+        raise TypeError(f"{model.__name__} has validators msgspec would not run")
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    rename: dict[str, str] = {}
+    for name, info in model.model_fields.items():
+        if info.metadata or not _scalar(info.annotation):
+            raise TypeError(f"{model.__name__}.{name}: not a plain scalar field")
+        if info.is_required():
+            fields.append((name, info.annotation))
+        else:
+            fields.append((name, info.annotation, info.get_default(call_default_factory=True)))
+        rename[name] = info.alias or name
+    return msgspec.defstruct(
+        f"{model.__name__}Struct",
+        fields,
+        rename=rename,
+        forbid_unknown_fields=model.model_config.get("extra") == "forbid",
+        frozen=True,
+        gc=False,  # scalars only: an instance can be in no reference cycle
+        module=__name__,
+    )
+
+
+def _scalar(annotation: Any) -> bool:
+    if get_origin(annotation) is Literal:
+        return all(isinstance(value, str) for value in get_args(annotation))
+    if get_origin(annotation) in (Union, types.UnionType):
+        return all(_scalar(arg) for arg in get_args(annotation))
+    return annotation in _SCALARS
