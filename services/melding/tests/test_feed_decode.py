@@ -1,11 +1,10 @@
-"""Melding's decoder of ingest's feed: straight from the response bytes into the contract
-models, with the same outcome as parsing first and validating after (the general path,
-which also takes batches holding a type melding does not apply), whether a page is decoded
-at once or a part at a time (the consumer's way)."""
+"""Melding's decoder of ingest's feed: straight from the response bytes into structs of the
+contract models (ADR 0020), with the same outcome as parsing first and validating with the
+models after (the general path, which also takes batches holding a type melding does not
+apply, or an event only the models' lax validation takes)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import date
 from types import SimpleNamespace
@@ -15,12 +14,10 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from verzuimhub_melding import service
 from verzuimhub_melding.service import (
     IngestBatch,
     decode_ingest_events,
     decode_ingest_feed,
-    decode_ingest_feed_in_turns,
 )
 from verzuimhub_shared import events as ev
 from verzuimhub_shared.crypto import Pseudonymiser
@@ -75,25 +72,15 @@ def envelope(position: int, kind: str, data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(autouse=True)
-def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(service, "DECODE_CHUNK", 2)  # several parts in a small page
-
-
 def served(events: list[dict[str, Any]]) -> bytes:
     """A page as ingest serves it: one event per line."""
     return b"[" + b",\n".join(orjson.dumps(e) for e in events) + b"]"
 
 
-def in_turns(content: bytes) -> Any:
-    return asyncio.run(decode_ingest_feed_in_turns(CTX, content))
-
-
 def both(events: list[dict[str, Any]]) -> tuple[Any, IngestBatch]:
-    """The one-pass decoding (at once, and in parts) and the general path's batch."""
+    """The one-pass decoding and the general path's batch."""
     content = served(events)
     page = decode_ingest_feed(CTX, content)
-    assert in_turns(content) == page
     assert decode_ingest_feed(CTX, orjson.dumps(events)) == page  # not cut into lines
     return page, decode_ingest_events(CTX, orjson.loads(content))
 
@@ -147,23 +134,20 @@ def test_a_malformed_event_is_refused(spoil: Any) -> None:
     with pytest.raises(ValidationError):
         decode_ingest_feed(CTX, content)
     with pytest.raises(ValidationError):
-        in_turns(content)
-    with pytest.raises(ValidationError):
         decode_ingest_events(CTX, orjson.loads(content))
 
 
-def test_a_page_cut_elsewhere_than_between_events_takes_the_general_path() -> None:
-    """Pretty-printed, a page has line breaks inside its events: its parts are no JSON, and
-    the page is decoded whole on the general path, with the same outcome."""
+def test_a_page_framed_otherwise_decodes_the_same() -> None:
+    """Pretty-printed, with line breaks inside its events."""
     events = [put(51, "r1", "111111110"), gone(52, "r1"), put(53, "r2", "222222220")]
     pretty = json.dumps(events, indent=1).encode()
     assert b",\n" in pretty
-    assert in_turns(pretty) == decode_ingest_feed(CTX, served(events))
+    assert decode_ingest_feed(CTX, pretty) == decode_ingest_feed(CTX, served(events))
 
 
 def test_known_types_take_the_one_pass_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The envelope models name the event types as literals: were one to drift from
-    ``events``, every batch would quietly take the general path."""
+    """A page of known types never becomes dicts: were the structs to refuse what ingest
+    serves, every batch would quietly take the general path (and its CPU)."""
     content = orjson.dumps([put(41, "r1", "111111110"), gone(42, "r1")])
 
     def general_path(_: bytes) -> None:
@@ -171,7 +155,7 @@ def test_known_types_take_the_one_pass_path(monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(orjson, "loads", general_path)
     assert decode_ingest_feed(CTX, content).count == 2
-    assert in_turns(served([put(41, "r1", "111111110"), gone(42, "r1")])).count == 2
+    assert decode_ingest_feed(CTX, served([put(41, "r1", "111111110"), gone(42, "r1")])).count == 2
 
 
 def test_an_event_only_pydantic_would_coerce_is_decoded_by_the_contract_model() -> None:

@@ -10,8 +10,7 @@ write of a transaction: the counter lock is held from there to the commit.
 
 Each consumer has its own rows (per-consumer projection); a consumer's rows may be sealed
 (AES-GCM) at rest when they carry an identity. A page is served one event per line: still
-one JSON array, which a consumer can cut into smaller arrays without parsing it
-(:func:`page_chunks`).
+one JSON array, readable line by line.
 
 Consumer side. :class:`FeedConsumer` fetches a batch over HTTP without any transaction
 open, then in one transaction locks its cursor row, checks that no other replica advanced
@@ -23,9 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import secrets
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -229,7 +227,7 @@ async def read_batch(
     sealer: Sealer | None = None,
 ) -> bytes:
     """The consumer's events after ``after`` as a CloudEvents JSON batch (raw bytes), one
-    event per line (see :func:`page_chunks`)."""
+    event per line."""
     t = tables.events
     # After a bulk append that autovacuum had not analysed yet, the planner guessed a few
     # hundred events after the cursor and chose to fetch *every* later event and sort them
@@ -253,20 +251,6 @@ async def read_batch(
 #: stand inside a JSON string, and the envelopes are serialised without one (orjson), so
 #: it only ever stands between events.
 _EVENT_SEPARATOR = b",\n"
-
-
-def page_chunks(content: bytes, size: int) -> Iterator[bytes]:
-    """A page of a feed as JSON arrays of at most ``size`` events each, cut where
-    :func:`read_batch` put a line break between two events: a consumer can decode a large
-    page a part at a time, and let its other work run in between. A page not written that
-    way comes back whole; one cut elsewhere (a pretty-printed page) gives parts that are not
-    JSON, which its decoder refuses."""
-    if not (content.startswith(b"[") and content.endswith(b"]")) or _EVENT_SEPARATOR not in content:
-        yield content
-        return
-    events = content[1:-1].split(_EVENT_SEPARATOR)
-    for start in range(0, len(events), size):
-        yield b"[" + b",".join(events[start : start + size]) + b"]"
 
 
 @lru_cache(maxsize=8)
@@ -321,18 +305,15 @@ class FeedConsumer:
         client: httpx.AsyncClient,
         batch_size: int = 1000,
         on_lag: Callable[[str, int], None] | None = None,
-        decode: Callable[[bytes], Page | Awaitable[Page]] = events_page,
+        decode: Callable[[bytes], Page] = events_page,
         on_applied: Callable[[int], None] | None = None,
     ) -> None:
         """``handler(session, batch)`` applies a batch inside the consumer's transaction;
         ``batch`` is what ``decode(response body)`` made of a response: by default the list
         of events. ``decode`` does the work that needs no database (parsing, validating,
         hashing) and runs as soon as a batch arrives: for a prefetched batch, while the
-        previous one waits on the database. It may be a coroutine function that decodes in
-        parts, handing the event loop back in between: the batch being applied meanwhile
-        then goes on as soon as each of its statements is answered. ``on_applied(count)`` is
-        called once a batch is committed (to wake whatever works on what the batch
-        wrote)."""
+        previous one waits on the database. ``on_applied(count)`` is called once a batch is
+        committed (to wake whatever works on what the batch wrote)."""
         self.name = name
         self._on_lag = on_lag
         self.url = url
@@ -380,8 +361,7 @@ class FeedConsumer:
                 # consumer about to apply its last batch of a backlog is still catching up.
                 at = after if cursor is None else cursor
                 self._on_lag(self.name, max(0, self.last_seen_head - at))
-        page = self._decode(response.content)
-        return await page if inspect.isawaitable(page) else page
+        return self._decode(response.content)
 
     async def step(self) -> int:
         """Fetch and apply one batch; returns how many events were applied (0: idle)."""

@@ -6,7 +6,6 @@ reached through the outbox, after commit.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -179,27 +178,6 @@ def decode_ingest_feed(ctx: MeldingContext, content: bytes) -> feed.Page:
     malformed event is refused on either path, with pydantic's error."""
     try:
         envelopes = _FEED.decode(content)
-    except msgspec.MsgspecError:
-        return _decode_generally(ctx, content)
-    return _page_of(ctx, envelopes)
-
-
-#: Events decoded at a time by :func:`decode_ingest_feed_in_turns` (~5 ms of CPU).
-DECODE_CHUNK = 500
-
-
-async def decode_ingest_feed_in_turns(ctx: MeldingContext, content: bytes) -> feed.Page:
-    """:func:`decode_ingest_feed` (the same outcome), :data:`DECODE_CHUNK` events at a time
-    (``feed.page_chunks``), handing the event loop back after each: the consumer's
-    ``decode``. A page of 5,000 events took ~60 ms of CPU to decode in one call. A
-    prefetched page arrives while the batch before it is applied, and that batch's
-    statements waited out the whole decoding before they could go on; the database idled
-    meanwhile."""
-    envelopes: list[Any] = []
-    try:
-        for chunk in feed.page_chunks(content, DECODE_CHUNK):
-            envelopes.extend(_FEED.decode(chunk))
-            await asyncio.sleep(0)
     except msgspec.MsgspecError:
         return _decode_generally(ctx, content)
     return _page_of(ctx, envelopes)

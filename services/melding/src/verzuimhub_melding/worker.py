@@ -75,8 +75,9 @@ def ingest_consumer(app: FastAPI, client: Any) -> FeedConsumer:
     async def handler(session: Any, batch: service.IngestBatch) -> None:
         await service.apply_ingest_events(session, ctx, batch)
 
-    async def decode(content: bytes) -> Page:
-        return await service.decode_ingest_feed_in_turns(ctx, content)
+    def decode(content: bytes) -> Page:
+        # One call: ~6–10 ms of CPU for a page of 5,000 events (ADR 0020).
+        return service.decode_ingest_feed(ctx, content)
 
     return FeedConsumer(
         name="ingest",
