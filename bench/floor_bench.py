@@ -10,7 +10,8 @@ hub's own primitives (pydantic, HMAC-SHA256, AES-GCM, orjson, asyncpg's COPY):
   keys and the two feed rows with theirs;
 - per event of melding's replay: decode and validate it with the pupil's link pseudonym,
   seal a new pupil's PGN; in PostgreSQL, the ledger row, the pupil and a mark with their
-  keys. What the ledger's foreign key adds is measured beside it (ADR 0015).
+  keys. What checking each ledger row's pupil adds is measured beside it: by the trigger
+  melding uses (ADR 0021), and by the foreign key it replaced (ADR 0015).
 
 Left out, so the floor is lower than the truth: HTTP, authentication, the lookups,
 commit and WAL flush, and ingest serving the feed.
@@ -261,16 +262,29 @@ async def replay_postgres_steps(dsn: str, size: int, events: int) -> CopyFloor:
         floor = CopyFloor(conn, size, events)
         ledger = await conn.fetch("SELECT * FROM ledger")
         await floor.copy("ledger rows, with their keys", "ledger", ledger)
-        # Not in the floor: what the ledger's foreign key to the pupil adds to it.
+        # Not in the floor: what checking each row's pupil adds to it, by melding's trigger
+        # (ADR 0021; its function is in the migrated database) and by a foreign key.
         checked = CopyFloor(conn, size, events)
         await checked.copy(
-            "with the foreign key",
+            "with the trigger",
+            "ledger",
+            ledger,
+            "CREATE TRIGGER {table}_pupil_exists AFTER INSERT ON {table}"
+            " REFERENCING NEW TABLE AS new_rows"
+            " FOR EACH STATEMENT EXECUTE FUNCTION pupil_references_exist()",
+        )
+        await checked.copy(
+            "with a foreign key",
             "ledger",
             ledger,
             "ALTER TABLE {table} ADD FOREIGN KEY (leerling_id) REFERENCES leerlingen (id)",
         )
-        floor.extra["ledger's foreign key to the pupil (PostgreSQL)"] = round(
-            checked.server["with the foreign key"] - floor.server["ledger rows, with their keys"], 2
+        bare = floor.server["ledger rows, with their keys"]
+        floor.extra["ledger's pupil check, by trigger (PostgreSQL)"] = round(
+            checked.server["with the trigger"] - bare, 2
+        )
+        floor.extra["the same, by a foreign key (PostgreSQL)"] = round(
+            checked.server["with a foreign key"] - bare, 2
         )
         pupils = await conn.fetch("SELECT * FROM leerlingen")
         await floor.copy("pupils, with their keys", "leerlingen", pupils)

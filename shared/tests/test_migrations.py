@@ -82,8 +82,9 @@ async def _collations(url: str) -> dict[tuple[str, str], str | None]:
 
 
 async def test_bytewise_migration_goes_down_and_up_again(pg: PostgresServer) -> None:
-    """Melding's keys carry foreign keys: the collation changes with them, both ways, on a
-    database that holds rows."""
+    """Melding's keys carry foreign keys (up to revision 0005; since 0006 triggers check
+    the pupil references, ADR 0021): the collation changes with them, both ways, on a
+    database that holds rows, and the references go from triggers to keys and back."""
     from alembic import command
     from sqlalchemy import text
 
@@ -106,11 +107,33 @@ async def test_bytewise_migration_goes_down_and_up_again(pg: PostgresServer) -> 
             def down_one(c: Any) -> None:
                 cfg = alembic_config(package, url)
                 cfg.attributes["connection"] = c
-                command.downgrade(cfg, "-1")
+                command.downgrade(cfg, "0004")  # before the collation (0005)
 
             await conn.run_sync(down_one)
     finally:
         await engine.dispose()
     assert set((await _collations(url)).values()) == {None}
+    assert await _pupil_references(url) == ({"ledger", "meldingen", "te_evalueren"}, set())
     await upgrade(package, url)
     assert set((await _collations(url)).values()) == {"C"}
+    assert await _pupil_references(url) == (
+        {"meldingen"},
+        {"ledger", "leerlingen", "te_evalueren"},
+    )
+
+
+async def _pupil_references(url: str) -> tuple[set[str], set[str]]:
+    """The tables with a foreign key to ``leerlingen``, and those with one of revision
+    0006's triggers."""
+    keys = await fetch_rows(
+        url,
+        "SELECT conrelid::regclass::text FROM pg_constraint"
+        " WHERE contype = 'f' AND confrelid = 'leerlingen'::regclass",
+    )
+    triggers = await fetch_rows(
+        url,
+        "SELECT tgrelid::regclass::text FROM pg_trigger"
+        " WHERE tgname ~ '_(pupil_exists_on_insert|pupil_exists_on_update|key_fixed"
+        "|unreferenced_on_delete)$'",
+    )
+    return {row[0] for row in keys}, {row[0] for row in triggers}

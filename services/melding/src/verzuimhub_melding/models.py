@@ -58,7 +58,8 @@ class LedgerEntry(Base):
     __table_args__ = (Index("ix_ledger_leerling_datum", "leerling_id", "datum"),)
 
     registratie_id: Mapped[str] = mapped_column(code(36), primary_key=True)
-    leerling_id: Mapped[str] = mapped_column(ForeignKey("leerlingen.id"))
+    #: Refers to ``leerlingen.id``: checked by triggers, not a foreign key (ADR 0021).
+    leerling_id: Mapped[str] = mapped_column(code(36))
     versie: Mapped[int] = mapped_column(Integer)
     datum: Mapped[date] = mapped_column(Date)
     minuten: Mapped[int] = mapped_column(Integer)
@@ -117,7 +118,8 @@ class TeEvalueren(Base):
 
     __tablename__ = "te_evalueren"
 
-    leerling_id: Mapped[str] = mapped_column(ForeignKey("leerlingen.id"), primary_key=True)
+    #: Refers to ``leerlingen.id``: checked by triggers, not a foreign key (ADR 0021).
+    leerling_id: Mapped[str] = mapped_column(code(36), primary_key=True)
     vanaf: Mapped[date] = mapped_column(Date)
     gemarkeerd_op: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
