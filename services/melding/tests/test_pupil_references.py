@@ -18,12 +18,12 @@ import asyncpg
 import pytest
 import pytest_asyncio
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 
 from verzuimhub.services import service
 from verzuimhub.testing import eventually, truncate
 from verzuimhub_melding import repository as repo
-from verzuimhub_shared.db import Database
+from verzuimhub_shared.db import COPY_MIN_ROWS, Database
 from verzuimhub_shared.migrations import upgrade
 
 PUPIL = (
@@ -89,15 +89,15 @@ async def test_a_ledger_row_needs_its_pupil_whichever_way_it_is_written(
         await conn.execute("UPDATE ledger SET leerling_id = 'p2' WHERE registratie_id = 'r1'")
     finally:
         await conn.close()
-    # The consumer's own path, through the repository.
+    # The consumer's own path, through the repository: an update, an insert of a few rows
+    # (one INSERT) and of a batch's (COPY, from db.COPY_MIN_ROWS rows on).
+    batch = [ledger_row(f"b{i}", "p1") for i in range(COPY_MIN_ROWS)] + [ledger_row("b", "p-")]
     db = Database(db_urls["melding"])
     try:
-        with pytest.raises(IntegrityError):
-            async with db.transaction() as session:
-                await repo.upsert_ledger(session, [], [ledger_row("r2", "p-nope")])
-        with pytest.raises(DBAPIError):
-            async with db.transaction() as session:
-                await repo.upsert_ledger(session, [ledger_row("r5", "p-nope")], [])
+        for inserts, updates in (([], [ledger_row("r2", "p-")]), (batch[-2:], []), (batch, [])):
+            with pytest.raises(IntegrityError):
+                async with db.transaction() as session:
+                    await repo.upsert_ledger(session, inserts, updates)
     finally:
         await db.dispose()
 
