@@ -158,9 +158,9 @@ class DirectLease:
 
     A transaction may begin the next one in its ``COMMIT``'s round trip (``begin_next``,
     for a caller that expects another to follow): the next transaction then sends no
-    ``BEGIN`` of its own. Such a begun transaction
-    holds no lock and no snapshot (READ COMMITTED takes one per statement), and
-    :meth:`release` rolls it back if no transaction came to use it."""
+    ``BEGIN`` of its own. Such a begun transaction holds no lock and no snapshot (READ
+    COMMITTED takes one per statement), and :meth:`release` rolls it back if no transaction
+    came to use it."""
 
     def __init__(self, db: Database) -> None:
         self._db = db

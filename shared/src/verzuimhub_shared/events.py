@@ -142,6 +142,7 @@ class MeldingVoorSwv(Contract):
 _SCALARS = (str, int, float, bool, date, type(None))
 
 
+@cache
 def struct_of(model: type[BaseModel]) -> type[msgspec.Struct]:
     """``model`` as a msgspec struct: the same fields, JSON names, required fields and
     refusal of unknown fields, for decoding a feed's page straight from its bytes (ADR 0020:
@@ -152,12 +153,7 @@ def struct_of(model: type[BaseModel]) -> type[msgspec.Struct]:
     A consumer decodes with the struct first and, when it refuses, validates with the
     model, which gives the same values or the model's own error. That holds only for what
     msgspec can check itself, so a model with validators, constraints or a field that is not
-    a scalar (a nested model, a list) is refused here."""
-    return _struct_of(model)
-
-
-@cache
-def _struct_of(model: type[BaseModel]) -> type[msgspec.Struct]:
+    a scalar (a nested model, a list) is refused here. Made once per model."""
     decorators = model.__pydantic_decorators__
     if decorators.validators or decorators.field_validators or decorators.model_validators:
         raise TypeError(f"{model.__name__} has validators msgspec would not run")

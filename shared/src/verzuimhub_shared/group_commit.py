@@ -56,7 +56,7 @@ class GroupCommit(Generic[T, R]):
 
     def __init__(
         self,
-        work: Callable[[list[T]], Awaitable[Sequence[R]]] | None = None,
+        work: Work[T, R] | None = None,
         *,
         writer_scope: Callable[[], AbstractAsyncContextManager[Work[T, R]]] | None = None,
         max_size: int = 64,
@@ -99,10 +99,10 @@ class GroupCommit(Generic[T, R]):
 
     async def submit(self, item: T) -> R:
         """Wait for ``item``'s group to be committed; its result, or its own error."""
-        if len(self._waiting) >= self._max_waiting:
-            raise GroupCommitBusy(f"{len(self._waiting)} items wait already")
         if self._closed:
             raise GroupCommitClosed("closed")
+        if len(self._waiting) >= self._max_waiting:
+            raise GroupCommitBusy(f"{len(self._waiting)} items wait already")
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
         if self._idle:
