@@ -225,28 +225,68 @@ def _ingest_batch(ctx: MeldingContext, final: dict[str, tuple[str, Any]]) -> Ing
     return IngestBatch(final, {pgn: ctx.pseudonymiser.pseudonym(pgn, LINK) for pgn in pgns})
 
 
+@dataclass
+class IngestPlan:
+    """What applying a batch writes (:func:`write_ingest_plan`), read and worked out by
+    :func:`plan_ingest_events`; and what melding will know once it is written, for the plan
+    of the batch after it (``ledger``: a registration's (version, pupil, date), ``None``
+    once withdrawn; ``pupils``: a pupil's id and facts by (link pseudonym, BRIN))."""
+
+    new_pupils: list[dict[str, Any]]
+    pupil_updates: list[dict[str, Any]]
+    inserts: list[tuple[Any, ...]]
+    updates: list[tuple[Any, ...]]
+    deletions: list[str]
+    changed: dict[str, date]
+    ledger: dict[str, tuple[int, str, date] | None]
+    pupils: dict[tuple[str, str], tuple[str, tuple[Any, ...]]]
+
+
 async def apply_ingest_events(
     session: AsyncSession, ctx: MeldingContext, batch: IngestBatch
 ) -> int:
     """Apply a batch of ingest events, decoded by :func:`decode_ingest_feed`, to the ledger
     and mark each affected pupil for evaluation (same transaction); the evaluator loop
     applies the rules. Returns how many pupils were marked."""
+    return await write_ingest_plan(session, await plan_ingest_events(session, ctx, batch))
+
+
+async def plan_ingest_events(
+    session: AsyncSession,
+    ctx: MeldingContext,
+    batch: IngestBatch,
+    ahead: IngestPlan | None = None,
+) -> IngestPlan:
+    """Read what ``batch`` needs (the ledger's versions of its registrations, its pupils)
+    and work out its rows. ``ahead``: the plan of the batch before it, being written while
+    this one is planned (``FeedConsumer(prepare=)``, ADR 0022); what it writes is taken
+    as written, whether this session sees it yet or not."""
     final, link = batch.final, batch.link
-    if not final:
-        return 0
-    stored = await repo.ledger_versions(session, final)
+    stored = await repo.ledger_versions(session, final) if final else {}
+    puts = [reg for op, reg in final.values() if op == "put"]
+    # Most events repeat what melding knows of the pupil: a pupil row is written only when
+    # one of these facts changed.
+    wanted = {(link[r.pgn], r.brin) for r in puts}
+    known = await repo.leerlingen_by_key(session, wanted) if puts else {}
+    if ahead is not None:
+        for registratie_id in final.keys() & ahead.ledger.keys():
+            version = ahead.ledger[registratie_id]
+            if version is None:
+                stored.pop(registratie_id, None)
+            else:
+                stored[registratie_id] = version
+        for key in wanted & ahead.pupils.keys():
+            known[key] = ahead.pupils[key]
     changed: dict[str, date] = {}
 
     def touch(leerling_id: str, day: date) -> None:
         changed[leerling_id] = min(day, changed.get(leerling_id, day))
 
-    puts = [reg for op, reg in final.values() if op == "put"]
-    # Most events repeat what melding knows of the pupil: a pupil row is written only when
-    # one of these facts changed.
-    known = await repo.leerlingen_by_key(session, {(link[r.pgn], r.brin) for r in puts})
     now = datetime.now(UTC)
     new_pupils: dict[tuple[str, str], dict[str, Any]] = {}
     pupil_updates: dict[str, dict[str, Any]] = {}
+    pupils: dict[tuple[str, str], tuple[str, tuple[Any, ...]]] = {}
+    ledger: dict[str, tuple[int, str, date] | None] = {}
     inserts: list[tuple[Any, ...]] = []
     updates: list[tuple[Any, ...]] = []
     for reg in puts:
@@ -274,6 +314,7 @@ async def apply_ingest_events(
                 "pgn_sealed": ctx.sealer.seal(reg.pgn, context="pgn"),
                 "brin": reg.brin,
             }
+        pupils[key] = (leerling_id, current)
         row = (  # in repo.LEDGER_COLUMNS order
             reg.registratie_id,
             leerling_id,
@@ -295,19 +336,35 @@ async def apply_ingest_events(
             touch(previous[1], previous[2])
         else:
             continue
+        ledger[reg.registratie_id] = (reg.versie, leerling_id, reg.datum)
         touch(leerling_id, reg.datum)
-    await repo.insert_leerlingen(session, list(new_pupils.values()))
-    await repo.update_leerlingen(session, list(pupil_updates.values()))
-    await repo.upsert_ledger(session, inserts, updates)
     deletions = []
     for op, gone in final.values():
         if op == "del" and gone.registratie_id in stored:
             deletions.append(gone.registratie_id)
+            ledger[gone.registratie_id] = None
             _, leerling_id, day = stored[gone.registratie_id]
             touch(leerling_id, day)
-    await repo.delete_ledger(session, deletions)
-    await repo.mark_for_evaluation(session, changed)
-    return len(changed)
+    return IngestPlan(
+        list(new_pupils.values()),
+        list(pupil_updates.values()),
+        inserts,
+        updates,
+        deletions,
+        changed,
+        ledger,
+        pupils,
+    )
+
+
+async def write_ingest_plan(session: AsyncSession, plan: IngestPlan) -> int:
+    """Write a batch's plan; returns how many pupils were marked for evaluation."""
+    await repo.insert_leerlingen(session, plan.new_pupils)
+    await repo.update_leerlingen(session, plan.pupil_updates)
+    await repo.upsert_ledger(session, plan.inserts, plan.updates)
+    await repo.delete_ledger(session, plan.deletions)
+    await repo.mark_for_evaluation(session, plan.changed)
+    return len(plan.changed)
 
 
 def _facts(current: tuple[Any, ...], now: datetime) -> dict[str, Any]:

@@ -1,0 +1,170 @@
+"""A batch of ingest's events planned while the batch before it is still being written (ADR
+0022) leaves melding exactly as applying the batches one after the other does: pupils,
+ledger and marks. On PostgreSQL each batch is planned before the one before it commits (its
+writes unseen); SQLite takes a transaction's write lock at its start, so there each batch
+is planned after the one before it committed (its writes seen)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from verzuimhub.testing import truncate
+from verzuimhub_melding.service import (
+    IngestBatch,
+    apply_ingest_events,
+    decode_ingest_events,
+    plan_ingest_events,
+    write_ingest_plan,
+)
+from verzuimhub_shared import events as ev
+from verzuimhub_shared.crypto import Pseudonymiser, Sealer
+from verzuimhub_shared.db import Database
+from verzuimhub_shared.migrations import upgrade
+
+CTX: Any = SimpleNamespace(
+    pseudonymiser=Pseudonymiser("test-secret"), sealer=Sealer({"k1": "secret-one"}, "k1")
+)
+
+
+def put(rid: str, pgn: str, versie: int, day: int, gemeente: str = "GM9901") -> dict[str, Any]:
+    data = ev.RegistratieVoorMelding(
+        registratie_id=rid,
+        versie=versie,
+        pgn=pgn,
+        geboortedatum=date(2013, 5, 1),
+        woongemeente=gemeente,
+        brin="99AA",
+        vestiging="00",
+        sector="po",
+        datum=date(2026, 3, day),
+        minuten=60 * versie,
+        eenheid="klokuur",
+        aantal_eenheden=float(versie),
+        alle_lessen_gemist=False,
+        startkwalificatie=None,
+        soort="ongeoorloofd",
+        categorie="spijbelen",
+        luxe_verzuim=False,
+    )
+    return {"type": ev.REGISTRATIE_VASTGELEGD, "data": data.model_dump(mode="json", by_alias=True)}
+
+
+def gone(rid: str) -> dict[str, Any]:
+    data = ev.RegistratieIngetrokkenVoorMelding(registratie_id=rid, versie=9, brin="99AA")
+    return {"type": ev.REGISTRATIE_INGETROKKEN, "data": data.model_dump(mode="json", by_alias=True)}
+
+
+A, B, C = "123456782", "234567891", "345678900"
+#: Each batch leans on the one before: a pupil it made, a registration it wrote or withdrew.
+BATCHES = [
+    [put("r1", A, 1, 2), put("r2", A, 1, 3), put("r3", B, 1, 4)],
+    [
+        put("r1", A, 2, 5, gemeente="GM9902"),  # a newer version, and the pupil moved
+        gone("r2"),
+        put("r4", C, 1, 6),  # a new pupil
+        put("r5", B, 1, 1),
+    ],
+    [
+        put("r2", A, 3, 9),  # withdrawn in the batch before: written again
+        put("r1", A, 1, 2),  # older than the ledger's: skipped (the pupil moves back)
+        gone("r3"),
+        put("r6", C, 1, 7, gemeente="GM9903"),
+    ],
+]
+
+
+def batches() -> list[IngestBatch]:
+    return [decode_ingest_events(CTX, events) for events in BATCHES]
+
+
+async def state(db: Database) -> dict[str, Any]:
+    """Pupils, ledger and marks by the pupil's pseudonym (ids and times are made anew)."""
+    async with db.transaction() as session:
+        pupils = (
+            await session.execute(
+                text("SELECT id, pgn_hash, brin, woongemeente, vestiging FROM leerlingen")
+            )
+        ).all()
+        hash_of = {p.id: p.pgn_hash for p in pupils}
+        ledger = (
+            await session.execute(
+                text("SELECT registratie_id, leerling_id, versie, datum, minuten FROM ledger")
+            )
+        ).all()
+        marks = (await session.execute(text("SELECT leerling_id, vanaf FROM te_evalueren"))).all()
+    return {
+        "pupils": sorted(tuple(p)[1:] for p in pupils),
+        "ledger": sorted((r[0], hash_of[r[1]], *r[2:]) for r in ledger),
+        "marks": sorted((hash_of[m[0]], m[1]) for m in marks),
+    }
+
+
+async def applied_in_turn(db: Database) -> dict[str, Any]:
+    for batch in batches():
+        async with db.transaction() as session:
+            await apply_ingest_events(session, CTX, batch)
+    return await state(db)
+
+
+async def applied_planning_ahead(db: Database) -> dict[str, Any]:
+    first, *rest = batches()
+    async with db.transaction() as session:
+        plan = await plan_ingest_events(session, CTX, first)
+    for batch in rest:
+        async with db.transaction() as writing:
+            await write_ingest_plan(writing, plan)
+            if db.dialect == "postgresql":
+                async with db.transaction() as session:  # the batch before not committed yet
+                    following = await plan_ingest_events(session, CTX, batch, plan)
+                    if batch is rest[0]:  # without the plan ahead, pupil A would be made again
+                        unseen = await plan_ingest_events(session, CTX, batch)
+                        assert len(unseen.new_pupils) == 3
+                        assert len(following.new_pupils) == 1
+        if db.dialect != "postgresql":
+            async with db.transaction() as session:
+                following = await plan_ingest_events(session, CTX, batch, plan)
+        plan = following
+    async with db.transaction() as writing:
+        await write_ingest_plan(writing, plan)
+    return await state(db)
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
+async def test_planning_ahead_leaves_what_applying_in_turn_leaves(
+    dialect: str, db_urls: dict[str, str], tmp_path: Path
+) -> None:
+    outcomes = []
+    for way in (applied_in_turn, applied_planning_ahead):
+        if dialect == "postgresql":
+            await truncate(db_urls["melding"])
+            url = db_urls["melding"]
+        else:
+            url = f"sqlite+aiosqlite:///{tmp_path}/{way.__name__}.db"
+            await upgrade("verzuimhub_melding", url)
+        db = Database(url)
+        try:
+            outcomes.append(await way(db))
+        finally:
+            await db.dispose()
+    in_turn, ahead = outcomes
+    assert ahead == in_turn
+    link = CTX.pseudonymiser.pseudonym
+    a, c = link(A, "melding-link"), link(C, "melding-link")
+    # What that state is: r1 at version 2 (the older version 1 skipped), r2 written again,
+    # r3 withdrawn; A back in GM9901, C moved to GM9903; marks from each pupil's earliest day.
+    assert [r[:3] for r in in_turn["ledger"]] == [
+        ("r1", a, 2),
+        ("r2", a, 3),
+        ("r4", c, 1),
+        ("r5", link(B, "melding-link"), 1),
+        ("r6", c, 1),
+    ]
+    assert {p[0]: p[2] for p in in_turn["pupils"]}[a] == "GM9901"
+    assert {p[0]: p[2] for p in in_turn["pupils"]}[c] == "GM9903"
+    assert str(dict(in_turn["marks"])[a]) == "2026-03-02"  # text on SQLite
