@@ -15,7 +15,9 @@ one JSON array, readable line by line.
 Consumer side. :class:`FeedConsumer` fetches a batch over HTTP without any transaction
 open, then in one transaction locks its cursor row, checks that no other replica advanced
 it meanwhile, applies the batch and stores the new cursor: exactly-once in effect, safe
-with any number of replicas.
+with any number of replicas. A consumer with a ``prepare`` stage reads and works out the
+next batch while the current one is written (ADR 0022); that plan is used only when the
+batch before it was applied by this consumer and the cursor is where that batch left it.
 """
 
 from __future__ import annotations
@@ -290,6 +292,21 @@ def events_page(content: bytes) -> Page:
     return Page(len(events), int(events[-1]["position"]) if events else 0, events)
 
 
+#: ``FeedConsumer._apply``: the batch is prepared in its own transaction.
+_UNPREPARED: Any = object()
+
+
+@dataclass
+class _Ready:
+    """The page after position ``after``, fetched and prepared ahead, and the fetch of the
+    page after it, when one was started."""
+
+    after: int
+    page: Page
+    prepared: Any
+    prefetch: tuple[int, asyncio.Task[Page]] | None
+
+
 class FeedConsumer:
     """Pulls one feed and applies it exactly once in effect (see module docstring)."""
 
@@ -307,13 +324,22 @@ class FeedConsumer:
         on_lag: Callable[[str, int], None] | None = None,
         decode: Callable[[bytes], Page] = events_page,
         on_applied: Callable[[int], None] | None = None,
+        prepare: Callable[[AsyncSession, Any, Any], Awaitable[Any]] | None = None,
     ) -> None:
         """``handler(session, batch)`` applies a batch inside the consumer's transaction;
         ``batch`` is what ``decode(response body)`` made of a response: by default the list
         of events. ``decode`` does the work that needs no database (parsing, validating,
         hashing) and runs as soon as a batch arrives: for a prefetched batch, while the
         previous one waits on the database. ``on_applied(count)`` is called once a batch is
-        committed (to wake whatever works on what the batch wrote)."""
+        committed (to wake whatever works on what the batch wrote).
+
+        ``prepare(session, batch, ahead)``, when given, does the reading and working out
+        for a batch, and ``handler`` gets what it returns instead of the batch (ADR 0022).
+        In :meth:`run` the next batch is prepared in a transaction of its own while the
+        current one is written: ``ahead`` is then the current batch's prepared work, whose
+        writes that transaction may or may not see yet, and which the result must take as
+        done. Otherwise (the first batch, :meth:`step`) ``ahead`` is ``None`` and the batch
+        is prepared in the transaction that writes it, after the cursor's lock."""
         self.name = name
         self._on_lag = on_lag
         self.url = url
@@ -323,6 +349,7 @@ class FeedConsumer:
         self._handler = handler
         self._decode = decode
         self._on_applied = on_applied
+        self._prepare = prepare
         self._client = client
         self.batch_size = batch_size
         self.last_seen_head = 0
@@ -368,14 +395,19 @@ class FeedConsumer:
         after = await self.cursor()
         return await self._apply(after, await self.fetch(after))
 
-    async def _apply(self, after: int, page: Page) -> int:
+    async def _apply(self, after: int, page: Page, prepared: Any = _UNPREPARED) -> int:
         if not page.count:
             return 0
         async with self._transaction() as session:
             current = await self._read_cursor(session, lock=True)
             if current != after:
                 return 0  # another replica applied this batch meanwhile
-            await self._handler(session, page.batch)
+            work = page.batch
+            if self._prepare is not None:
+                if prepared is _UNPREPARED:
+                    prepared = await self._prepare(session, page.batch, None)
+                work = prepared
+            await self._handler(session, work)
             await session.execute(
                 update(self._cursors)
                 .where(self._cursors.c.feed == self.name)
@@ -389,30 +421,98 @@ class FeedConsumer:
             self._on_applied(page.count)
         return page.count
 
+    async def _prepared(self, batch: Any, ahead: Any) -> Any:
+        assert self._prepare is not None
+        async with self._transaction() as session:
+            return await self._prepare(session, batch, ahead)
+
+    async def _apply_preparing_next(
+        self, after: int, page: Page, prepared: Any, following: asyncio.Task[Page]
+    ) -> tuple[int, _Ready | None]:
+        """Apply ``page`` and, while it is written, prepare the page ``following`` it (and
+        start fetching the one after that). The next page's plan is returned only when this
+        page was applied (not when another replica had advanced the cursor): it assumes
+        this page's writes."""
+        if prepared is _UNPREPARED:
+            prepared = await self._prepared(page.batch, None)
+        write = asyncio.create_task(self._apply(after, page, prepared))
+        ready: _Ready | None = None
+        try:
+            try:
+                nxt = await following
+            except Exception:
+                nxt = None  # fetched again once this page is applied, and its failure met then
+            if nxt is not None and nxt.count:
+                ready = _Ready(page.last_position, nxt, _UNPREPARED, self._prefetch(nxt, after))
+                ready.prepared = await self._prepared(nxt.batch, prepared)
+        except Exception:
+            _drop(ready)
+            await write  # this page's outcome first: its failure is the one raised
+            raise
+        except BaseException:
+            _drop(ready)
+            write.cancel()  # rolled back, or committed: the cursor says which
+            with contextlib.suppress(BaseException):
+                await write
+            raise
+        try:
+            applied = await write
+        except BaseException:
+            _drop(ready)
+            raise
+        if applied != page.count:
+            _drop(ready)
+            return applied, None
+        return applied, ready
+
+    def _prefetch(self, page: Page, cursor: int) -> tuple[int, asyncio.Task[Page]] | None:
+        """Start fetching the page after ``page`` when more is likely waiting (``page`` was
+        full); ``cursor``: where the cursor stands meanwhile."""
+        if page.count < self.batch_size:
+            return None
+        task = asyncio.create_task(self.fetch(page.last_position, cursor=cursor))
+        task.add_done_callback(_retrieve)  # a discarded failure stays quiet
+        return (page.last_position, task)
+
     async def run(self, stop: asyncio.Event, idle_seconds: float = 0.5) -> None:
         """Apply batches until ``stop``. While one batch is applied, the next one is already
-        being fetched (the producer serves it on another core); a prefetched batch is used
-        only when it starts exactly at the cursor this consumer then reads, so a replica that
-        advanced meanwhile or a failed apply just costs the discarded fetch."""
+        being fetched (the producer serves it on another core), and, with a ``prepare``
+        stage, prepared, while the one after it is fetched. A prefetched batch is used only
+        when it starts exactly at the cursor this consumer then reads, and a prepared one
+        only when this consumer applied the batch before it (its write checks the cursor
+        under the lock, as every write does); so a replica that advanced meanwhile or a
+        failed apply just costs the discarded work."""
         backoff = idle_seconds
         prefetch: tuple[int, asyncio.Task[Page]] | None = None
+        ready: _Ready | None = None
         try:
             while not stop.is_set():
                 try:
-                    after = await self.cursor()
-                    if prefetch is not None and prefetch[0] == after:
-                        page = await prefetch[1]
+                    prepared: Any = _UNPREPARED
+                    if ready is not None:
+                        after, page, prepared, prefetch = (
+                            ready.after,
+                            ready.page,
+                            ready.prepared,
+                            ready.prefetch,
+                        )
+                        ready = None
                     else:
-                        if prefetch is not None:
-                            prefetch[1].cancel()
-                        page = await self.fetch(after)
-                    prefetch = None
-                    if page.count >= self.batch_size:  # more is likely waiting
-                        nxt = page.last_position
-                        task = asyncio.create_task(self.fetch(nxt, cursor=after))
-                        task.add_done_callback(_retrieve)  # a discarded failure stays quiet
-                        prefetch = (nxt, task)
-                    applied = await self._apply(after, page)
+                        after = await self.cursor()
+                        if prefetch is not None and prefetch[0] == after:
+                            page = await prefetch[1]
+                        else:
+                            if prefetch is not None:
+                                prefetch[1].cancel()
+                            page = await self.fetch(after)
+                        prefetch = self._prefetch(page, after)
+                    if self._prepare is not None and prefetch is not None:
+                        following, prefetch = prefetch[1], None
+                        applied, ready = await self._apply_preparing_next(
+                            after, page, prepared, following
+                        )
+                    else:
+                        applied = await self._apply(after, page, prepared)
                     backoff = idle_seconds
                 except (httpx.HTTPError, OSError) as exc:
                     log.warning("feed_fetch_failed", feed=self.name, exc_type=type(exc).__name__)
@@ -423,10 +523,17 @@ class FeedConsumer:
                         async with asyncio.timeout(backoff):  # not wait_for: see middleware
                             await stop.wait()
         finally:
+            _drop(ready)
             if prefetch is not None:
                 prefetch[1].cancel()
                 with contextlib.suppress(BaseException):
                     await prefetch[1]
+
+
+def _drop(ready: _Ready | None) -> None:
+    """A prepared batch not to be used: the fetch it started is cancelled."""
+    if ready is not None and ready.prefetch is not None:
+        ready.prefetch[1].cancel()
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:

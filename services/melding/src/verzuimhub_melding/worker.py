@@ -72,8 +72,13 @@ def ingest_consumer(app: FastAPI, client: Any) -> FeedConsumer:
     db: Database = app.state.db
     ctx: service.MeldingContext = app.state.melding
 
-    async def handler(session: Any, batch: service.IngestBatch) -> None:
-        await service.apply_ingest_events(session, ctx, batch)
+    async def prepare(
+        session: Any, batch: service.IngestBatch, ahead: service.IngestPlan | None
+    ) -> service.IngestPlan:
+        return await service.plan_ingest_events(session, ctx, batch, ahead)
+
+    async def handler(session: Any, plan: service.IngestPlan) -> None:
+        await service.write_ingest_plan(session, plan)
 
     def decode(content: bytes) -> Page:
         # One call: ~6–10 ms of CPU for a page of 5,000 events (ADR 0020).
@@ -86,6 +91,7 @@ def ingest_consumer(app: FastAPI, client: Any) -> FeedConsumer:
         cursors=CURSORS,
         transaction=db.transaction,
         handler=handler,
+        prepare=prepare,
         decode=decode,
         client=client,
         batch_size=settings.feed_batch_size,
