@@ -335,11 +335,13 @@ class FeedConsumer:
 
         ``prepare(session, batch, ahead)``, when given, does the reading and working out
         for a batch, and ``handler`` gets what it returns instead of the batch (ADR 0022).
-        In :meth:`run` the next batch is prepared in a transaction of its own while the
-        current one is written: ``ahead`` is then the current batch's prepared work, whose
-        writes that transaction may or may not see yet, and which the result must take as
-        done. Otherwise (the first batch, :meth:`step`) ``ahead`` is ``None`` and the batch
-        is prepared in the transaction that writes it, after the cursor's lock."""
+        In :meth:`run`, while a full batch is written, the next one is prepared in a
+        transaction of its own: ``ahead`` is then the batch being written's prepared work,
+        whose writes that transaction may or may not see yet, and which the result must
+        take as done. The first of such a run of batches is prepared the same way, before
+        its write, with ``ahead`` ``None``. A batch with none after it (the feed's head)
+        and :meth:`step` prepare in the transaction that writes the batch, after the
+        cursor's lock, with ``ahead`` ``None``."""
         self.name = name
         self._on_lag = on_lag
         self.url = url

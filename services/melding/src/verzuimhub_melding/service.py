@@ -225,7 +225,7 @@ def _ingest_batch(ctx: MeldingContext, final: dict[str, tuple[str, Any]]) -> Ing
     return IngestBatch(final, {pgn: ctx.pseudonymiser.pseudonym(pgn, LINK) for pgn in pgns})
 
 
-@dataclass
+@dataclass(frozen=True)
 class IngestPlan:
     """What applying a batch writes (:func:`write_ingest_plan`), read and worked out by
     :func:`plan_ingest_events`; and what melding will know once it is written, for the plan
