@@ -238,3 +238,29 @@ async def test_a_plan_made_on_a_batch_another_replica_applied_is_dropped(
         ).one()
     assert (count, distinct) == (EVENTS, EVENTS)
     assert chain.ahead_written > 0
+
+
+async def test_a_failure_preparing_the_first_batch_leaves_no_fetch_running(
+    db: Database,
+    app_client: Callable[..., Any],
+    mint: Callable[..., str],
+) -> None:
+    """The first batch of a backlog is prepared before its write, while the next page is
+    already being fetched; when preparing it fails, that fetch is cancelled, not left
+    running behind the failed consumer."""
+
+    class Broken(Chain):
+        async def prepare(
+            self, session: Any, events: list[dict[str, Any]], ahead: Plan | None
+        ) -> Plan:
+            raise RuntimeError("the first batch cannot be prepared")
+
+    async with app_client("ingest") as ingest:
+        consumer = _consumer(db, ingest, mint("consumer", consumer="melding"), Broken())
+        with pytest.raises(RuntimeError, match="first batch"):
+            await asyncio.wait_for(consumer.run(asyncio.Event(), idle_seconds=0.01), 30)
+        running = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        if running:
+            await asyncio.wait(running, timeout=5)
+        assert [t for t in running if not t.cancelled()] == []
+        assert await consumer.cursor() == 0

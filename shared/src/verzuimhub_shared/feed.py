@@ -292,7 +292,7 @@ def events_page(content: bytes) -> Page:
     return Page(len(events), int(events[-1]["position"]) if events else 0, events)
 
 
-#: ``FeedConsumer._apply``: the batch is prepared in its own transaction.
+#: A batch not prepared yet: ``FeedConsumer._apply`` prepares it in the write's transaction.
 _UNPREPARED: Any = object()
 
 
@@ -436,7 +436,11 @@ class FeedConsumer:
         page was applied (not when another replica had advanced the cursor): it assumes
         this page's writes."""
         if prepared is _UNPREPARED:
-            prepared = await self._prepared(page.batch, None)
+            try:
+                prepared = await self._prepared(page.batch, None)
+            except BaseException:
+                following.cancel()
+                raise
         write = asyncio.create_task(self._apply(after, page, prepared))
         ready: _Ready | None = None
         try:
