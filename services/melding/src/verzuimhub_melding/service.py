@@ -6,6 +6,7 @@ reached through the outbox, after commit.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -225,6 +226,11 @@ def _ingest_batch(ctx: MeldingContext, final: dict[str, tuple[str, Any]]) -> Ing
     return IngestBatch(final, {pgn: ctx.pseudonymiser.pseudonym(pgn, LINK) for pgn in pgns})
 
 
+#: Events worked out between two turns of the event loop while a batch is planned ahead:
+#: the write beside it sends its next statement as soon as the last one is done.
+_TURN = 500
+
+
 @dataclass(frozen=True)
 class IngestPlan:
     """What applying a batch writes (:func:`write_ingest_plan`), read and worked out by
@@ -289,7 +295,9 @@ async def plan_ingest_events(
     ledger: dict[str, tuple[int, str, date] | None] = {}
     inserts: list[tuple[Any, ...]] = []
     updates: list[tuple[Any, ...]] = []
-    for reg in puts:
+    for n, reg in enumerate(puts, 1):
+        if not n % _TURN:
+            await asyncio.sleep(0)  # the batch being written meanwhile goes on (ADR 0022)
         key = (link[reg.pgn], reg.brin)
         current: tuple[Any, ...] = (  # in repo.PUPIL_FACTS order
             reg.vestiging,
