@@ -21,42 +21,18 @@ from verzuimhub_melding.service import (
 )
 from verzuimhub_shared import events as ev
 from verzuimhub_shared.crypto import Pseudonymiser
+from verzuimhub_shared.testing.events import ingetrokken_voor_melding, voor_melding
 
 CTX: Any = SimpleNamespace(pseudonymiser=Pseudonymiser("test-secret"))
 
 
 def put(position: int, registratie_id: str, pgn: str, versie: int = 1) -> dict[str, Any]:
-    data = ev.RegistratieVoorMelding(
-        registratie_id=registratie_id,
-        versie=versie,
-        pgn=pgn,
-        geboortedatum=date(2013, 5, 1),
-        woongemeente="GM9901",
-        brin="99AA",
-        vestiging="00",
-        sector="po",
-        datum=date(2026, 3, position % 28 + 1),
-        minuten=60 * versie,
-        eenheid="klokuur",
-        aantal_eenheden=float(versie),
-        alle_lessen_gemist=False,
-        startkwalificatie=None,
-        soort="ongeoorloofd",
-        categorie="spijbelen",
-        luxe_verzuim=False,
-    )
-    return envelope(
-        position, ev.REGISTRATIE_VASTGELEGD, data.model_dump(mode="json", by_alias=True)
-    )
+    data = voor_melding(registratie_id, pgn, versie=versie, datum=date(2026, 3, position % 28 + 1))
+    return envelope(position, ev.REGISTRATIE_VASTGELEGD, data)
 
 
 def gone(position: int, registratie_id: str) -> dict[str, Any]:
-    data = ev.RegistratieIngetrokkenVoorMelding(
-        registratie_id=registratie_id, versie=2, brin="99AA"
-    )
-    return envelope(
-        position, ev.REGISTRATIE_INGETROKKEN, data.model_dump(mode="json", by_alias=True)
-    )
+    return envelope(position, ev.REGISTRATIE_INGETROKKEN, ingetrokken_voor_melding(registratie_id))
 
 
 def envelope(position: int, kind: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from verzuimhub_shared import events as ev
 from verzuimhub_shared.crypto import Pseudonymiser, Sealer
 from verzuimhub_shared.db import Database
 from verzuimhub_shared.migrations import upgrade
+from verzuimhub_shared.testing.events import ingetrokken_voor_melding, voor_melding
 
 CTX: Any = SimpleNamespace(
     pseudonymiser=Pseudonymiser("test-secret"), sealer=Sealer({"k1": "secret-one"}, "k1")
@@ -33,31 +34,12 @@ CTX: Any = SimpleNamespace(
 
 
 def put(rid: str, pgn: str, versie: int, day: int, gemeente: str = "GM9901") -> dict[str, Any]:
-    data = ev.RegistratieVoorMelding(
-        registratie_id=rid,
-        versie=versie,
-        pgn=pgn,
-        geboortedatum=date(2013, 5, 1),
-        woongemeente=gemeente,
-        brin="99AA",
-        vestiging="00",
-        sector="po",
-        datum=date(2026, 3, day),
-        minuten=60 * versie,
-        eenheid="klokuur",
-        aantal_eenheden=float(versie),
-        alle_lessen_gemist=False,
-        startkwalificatie=None,
-        soort="ongeoorloofd",
-        categorie="spijbelen",
-        luxe_verzuim=False,
-    )
-    return {"type": ev.REGISTRATIE_VASTGELEGD, "data": data.model_dump(mode="json", by_alias=True)}
+    data = voor_melding(rid, pgn, versie=versie, datum=date(2026, 3, day), woongemeente=gemeente)
+    return {"type": ev.REGISTRATIE_VASTGELEGD, "data": data}
 
 
 def gone(rid: str) -> dict[str, Any]:
-    data = ev.RegistratieIngetrokkenVoorMelding(registratie_id=rid, versie=9, brin="99AA")
-    return {"type": ev.REGISTRATIE_INGETROKKEN, "data": data.model_dump(mode="json", by_alias=True)}
+    return {"type": ev.REGISTRATIE_INGETROKKEN, "data": ingetrokken_voor_melding(rid, versie=9)}
 
 
 A, B, C = "123456782", "234567891", "345678900"
