@@ -259,8 +259,12 @@ async def test_a_failure_preparing_the_first_batch_leaves_no_fetch_running(
         consumer = _consumer(db, ingest, mint("consumer", consumer="melding"), Broken())
         with pytest.raises(RuntimeError, match="first batch"):
             await asyncio.wait_for(consumer.run(asyncio.Event(), idle_seconds=0.01), 30)
-        running = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        if running:
-            await asyncio.wait(running, timeout=5)
-        assert [t for t in running if not t.cancelled()] == []
+        fetching = [
+            t
+            for t in asyncio.all_tasks()
+            if getattr(t.get_coro(), "__qualname__", "") == "FeedConsumer.fetch"
+        ]
+        if fetching:
+            await asyncio.wait(fetching, timeout=5)
+        assert [t for t in fetching if not t.cancelled()] == []
         assert await consumer.cursor() == 0
