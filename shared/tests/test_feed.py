@@ -234,8 +234,8 @@ async def test_a_page_is_served_one_event_per_line(
     db_urls: dict[str, str],
 ) -> None:
     """Events with line breaks, commas and brackets in their values, sealed and not: the
-    page is one JSON array with a line break only between events, and its parts are arrays
-    of the page's events, in order."""
+    page is one JSON array with a line break only between events, and each line is one of
+    the page's events, in order."""
     import orjson
 
     await truncate(db_urls["ingest"])

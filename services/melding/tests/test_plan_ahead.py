@@ -17,7 +17,6 @@ from sqlalchemy import text
 from verzuimhub.testing import truncate
 from verzuimhub_melding.service import (
     IngestBatch,
-    apply_ingest_events,
     decode_ingest_events,
     plan_ingest_events,
     write_ingest_plan,
@@ -90,7 +89,7 @@ async def state(db: Database) -> dict[str, Any]:
 async def applied_in_turn(db: Database) -> dict[str, Any]:
     for batch in batches():
         async with db.transaction() as session:
-            await apply_ingest_events(session, CTX, batch)
+            await write_ingest_plan(session, await plan_ingest_events(session, CTX, batch))
     return await state(db)
 
 

@@ -171,7 +171,7 @@ _FEED = msgspec.json.Decoder(list[_Vastgelegd | _Ingetrokken])
 
 
 def decode_ingest_feed(ctx: MeldingContext, content: bytes) -> feed.Page:
-    """A response of ingest's feed, decoded for :func:`apply_ingest_events`: straight from
+    """A response of ingest's feed, decoded for :func:`plan_ingest_events`: straight from
     the bytes into structs of the contract models (``events.struct_of``, ADR 0020), without
     a dict per event in between. msgspec refuses what pydantic would coerce, and a batch
     holding a type melding does not apply (from a newer ingest): such a batch takes the
@@ -248,25 +248,18 @@ class IngestPlan:
     pupils: dict[tuple[str, str], tuple[str, tuple[Any, ...]]]
 
 
-async def apply_ingest_events(
-    session: AsyncSession, ctx: MeldingContext, batch: IngestBatch
-) -> int:
-    """Apply a batch of ingest events, decoded by :func:`decode_ingest_feed`, to the ledger
-    and mark each affected pupil for evaluation (same transaction); the evaluator loop
-    applies the rules. Returns how many pupils were marked."""
-    return await write_ingest_plan(session, await plan_ingest_events(session, ctx, batch))
-
-
 async def plan_ingest_events(
     session: AsyncSession,
     ctx: MeldingContext,
     batch: IngestBatch,
     ahead: IngestPlan | None = None,
 ) -> IngestPlan:
-    """Read what ``batch`` needs (the ledger's versions of its registrations, its pupils)
-    and work out its rows. ``ahead``: the plan of the batch before it, being written while
-    this one is planned (``FeedConsumer(prepare=)``, ADR 0022); what it writes is taken
-    as written, whether this session sees it yet or not."""
+    """Read what ``batch`` (decoded by :func:`decode_ingest_feed`) needs (the ledger's
+    versions of its registrations, its pupils) and work out its rows; written by
+    :func:`write_ingest_plan`, which also marks each affected pupil for evaluation (the
+    evaluator loop applies the rules). ``ahead``: the plan of the batch before it, being
+    written while this one is planned (``FeedConsumer(prepare=)``, ADR 0022); what it
+    writes is taken as written, whether this session sees it yet or not."""
     final, link = batch.final, batch.link
     stored = await repo.ledger_versions(session, final) if final else {}
     puts = [reg for op, reg in final.values() if op == "put"]
