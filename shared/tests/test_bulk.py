@@ -45,6 +45,7 @@ from verzuimhub_shared.db import (
     insert_new,
     pg_fetch,
     rows_by_keys,
+    text_list,
 )
 from verzuimhub_shared.testing.postgres import PostgresServer
 
@@ -276,6 +277,33 @@ async def test_rows_by_keys_reads_each_wanted_row_once_as_tuples(db: Database) -
                 (r["n"], r["id"], r["day"], r["note"]) for r in rows(count) if r["id"] in wanted
             )
         assert await rows_by_keys(session, THINGS.c.id, [], THINGS.c.id) == []
+
+
+def test_text_keys_are_joined_only_when_they_can_be_split_back() -> None:
+    assert text_list(["r1", "r2", ""]) == "r1,r2,"
+    assert text_list(["ab"]) == "ab"
+    assert text_list(["a,b", "c"]) is None  # would come back as three
+    assert text_list([""]) is None  # would come back as none
+    assert text_list([]) is None
+    assert text_list([1, 2]) is None  # not text
+
+
+async def test_keys_holding_the_separator_or_empty_are_read_whole(db: Database) -> None:
+    """Text keys go to PostgreSQL as one string when they can (``text_list``), and as an
+    array when one holds the separator or is a lone empty string."""
+    ids = ["a", "b", "a,b", "", "c"]
+    async with db.transaction() as session:
+        await bulk_insert(session, KEYS, [{"id": i} for i in ids])
+    async with db.transaction() as session:
+        for wanted in (["a,b", "c"], [""], ["", "c"], ["a", "b"], [",", "a"]):
+            expected = sorted(set(wanted) & set(ids))
+            assert sorted((await by_keys(session, KEYS.c.id, wanted)).scalars()) == expected
+            found = await rows_by_keys(session, KEYS.c.id, wanted, KEYS.c.id)
+            assert sorted(r[0] for r in found) == expected
+        await delete_by_keys(session, KEYS.c.id, ["a,b", ""])
+        await delete_by_keys(session, KEYS.c.id, ["c"])
+    async with db.transaction() as session:
+        assert sorted((await session.execute(select(KEYS.c.id))).scalars()) == ["a", "b"]
 
 
 #: A key with an index that is not unique (compared as the hub's codes are: ``code``).

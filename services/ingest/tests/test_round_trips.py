@@ -174,7 +174,7 @@ async def test_a_group_of_single_registrations_is_three_round_trips_on_a_writers
         last = statements[-1]
         statements.clear()
     group = [
-        "SELECT * FROM ingest_lock_and_day_totals($1,",
+        "SELECT * FROM ingest_lock_and_day_totals(string_to_array($1::text,",
         "WITH ins AS (INSERT",
         'INSERT INTO "feed_events" ("position",',
     ]

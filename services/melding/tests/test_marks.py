@@ -40,10 +40,10 @@ async def db(
     async with database.transaction() as session:
         await session.execute(text("DELETE FROM te_evalueren"))
         await session.execute(text("DELETE FROM leerlingen"))
-        for n in (1, 2, 3):
+        for n, pupil in enumerate(("p1", "p2", "p3", "p,4"), 1):
             session.add(
                 Leerling(
-                    id=f"p{n}",
+                    id=pupil,
                     pgn_hash=f"h{n}",
                     pgn_sealed="sealed",
                     brin="99AA",
@@ -98,3 +98,16 @@ async def test_a_mark_keeps_the_earliest_date_and_is_not_rewritten_otherwise(
     if db.dialect == "postgresql":
         assert second["p1"][2] == first["p1"][2]  # the very same row version
         assert second["p2"][2] != first["p2"][2]  # rewritten with the earlier date
+
+
+async def test_pupils_are_marked_whatever_their_ids_hold(db: Database) -> None:
+    """Ids go to PostgreSQL as one string when they can (``db.text_list``); an id holding
+    the separator sends them as an array, and each pupil gets its own mark."""
+    await mark(db, {"p1": date(2026, 3, 10), "p,4": date(2026, 3, 11)})
+    await mark(db, {"p2": date(2026, 3, 12), "p3": date(2026, 3, 13)})
+    assert {k: v[0] for k, v in (await marks(db)).items()} == {
+        "p1": date(2026, 3, 10),
+        "p,4": date(2026, 3, 11),
+        "p2": date(2026, 3, 12),
+        "p3": date(2026, 3, 13),
+    }

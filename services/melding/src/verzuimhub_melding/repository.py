@@ -28,6 +28,7 @@ from verzuimhub_shared.db import (
     is_postgresql,
     pg_fetch,
     rows_by_keys,
+    text_list,
 )
 
 L: Table = Leerling.__table__  # type: ignore[assignment]
@@ -287,7 +288,9 @@ async def mark_for_evaluation(session: AsyncSession, changed: dict[str, date]) -
         # One statement however many pupils, as two arrays: a JSON recordset cost twice as
         # much (parsing every row's text and the same timestamp thousands of times).
         ids = sorted(changed)
-        await pg_fetch(session, _MARK_PG, ids, [changed[i] for i in ids], now)
+        joined = text_list(ids)
+        mark, first = (_MARK_PG, ids) if joined is None else (_MARK_PG_JOINED, joined)
+        await pg_fetch(session, mark, first, [changed[i] for i in ids], now)
         return
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -307,6 +310,8 @@ _MARK_PG = (
     " ON CONFLICT (leerling_id) DO UPDATE SET vanaf = excluded.vanaf"
     " WHERE excluded.vanaf < te_evalueren.vanaf"
 )
+#: The same with the pupils' ids as one string (``db.text_list``).
+_MARK_PG_JOINED = _MARK_PG.replace("$1::varchar[]", "string_to_array($1::text, ',')")
 
 
 async def take_marked(
