@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 
 from verzuimhub.testing import run_sync
 from verzuimhub_melding import repository as repo
 from verzuimhub_melding.models import Leerling, TeEvalueren
-from verzuimhub_shared.db import Database
+from verzuimhub_shared.db import COPY_MIN_ROWS, Database
 from verzuimhub_shared.migrations import upgrade
 from verzuimhub_shared.testing.postgres import PostgresServer
 
@@ -111,3 +112,51 @@ async def test_pupils_are_marked_whatever_their_ids_hold(db: Database) -> None:
         "p2": date(2026, 3, 12),
         "p3": date(2026, 3, 13),
     }
+
+
+def pupil(pupil_id: str) -> Leerling:
+    return Leerling(
+        id=pupil_id,
+        pgn_hash=f"h-{pupil_id}",
+        pgn_sealed="sealed",
+        brin="99AA",
+        vestiging="00",
+        geboortedatum=date(2014, 1, 1),
+        woongemeente="GM0999",
+        sector="PO",
+        startkwalificatie=None,
+        gewijzigd_op=datetime(2026, 1, 1),
+    )
+
+
+#: Enough new pupils for their marks to be copied with ``COPY`` on PostgreSQL.
+NEW = [f"n{i}" for i in range(COPY_MIN_ROWS + 8)]
+
+
+async def test_new_pupils_marks_are_copied_and_the_rest_upserted(db: Database) -> None:
+    await mark(db, {"p1": date(2026, 3, 10), "p2": date(2026, 3, 10)})
+    async with db.transaction() as session:  # as the feed consumer: pupils, then marks
+        session.add_all(pupil(i) for i in NEW)
+        await session.flush()
+        changed = {i: date(2026, 3, 1 + n % 20) for n, i in enumerate(NEW)}
+        changed |= {"p1": date(2026, 3, 2), "p2": date(2026, 3, 12)}
+        await repo.mark_for_evaluation(session, changed, [*NEW, "not-changed"])
+    assert {k: v[0] for k, v in (await marks(db)).items()} == changed | {"p2": date(2026, 3, 10)}
+
+
+@pytest.mark.parametrize("count", [1, len(NEW)])
+async def test_a_new_pupils_mark_that_is_there_already_fails(db: Database, count: int) -> None:
+    async with db.transaction() as session:
+        session.add_all(pupil(i) for i in NEW)
+    changed = dict.fromkeys(NEW[:count], date(2026, 3, 10))
+    await mark(db, changed)
+    with pytest.raises(IntegrityError):
+        async with db.transaction() as session:
+            await repo.mark_for_evaluation(session, changed, NEW[:count])
+
+
+async def test_a_copied_mark_needs_its_pupil(db: Database) -> None:
+    with pytest.raises(IntegrityError):
+        async with db.transaction() as session:
+            await repo.mark_for_evaluation(session, dict.fromkeys(NEW, date(2026, 3, 10)), NEW)
+    assert await marks(db) == {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, date, datetime
 from operator import attrgetter
 from typing import Any
@@ -274,16 +274,29 @@ async def release_leases(session: AsyncSession, ids: Sequence[int], next_attempt
         )
 
 
-async def mark_for_evaluation(session: AsyncSession, changed: dict[str, date]) -> None:
+async def mark_for_evaluation(
+    session: AsyncSession, changed: dict[str, date], new: Collection[str] = ()
+) -> None:
     """Upsert marks, keeping the earliest changed date per pupil.
 
     A pupil already marked from an earlier or the same date is left as it is: during a
     catch-up nearly every pupil of a batch is marked already, and rewriting its row (a new
     row version and index entries) to store the same date cost more than the ledger rows
-    of the batch."""
+    of the batch.
+
+    ``new``: pupils this transaction added (the feed consumer's), which no mark can refer
+    to yet: theirs are copied in, without the upsert's probe for a conflict. Should one be
+    there after all, the copy fails loudly."""
     if not changed:
         return
     now = datetime.now(UTC)
+    fresh = [(k, changed[k], now) for k in new if k in changed]
+    if fresh:
+        await copy_records(session, T, ("leerling_id", "vanaf", "gemarkeerd_op"), fresh)
+        if len(fresh) == len(changed):
+            return
+        copied = set(new)
+        changed = {k: v for k, v in changed.items() if k not in copied}
     if is_postgresql(session):
         # One statement however many pupils, as two arrays: a JSON recordset cost twice as
         # much (parsing every row's text and the same timestamp thousands of times).

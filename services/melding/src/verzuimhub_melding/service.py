@@ -364,7 +364,8 @@ async def write_ingest_plan(session: AsyncSession, plan: IngestPlan) -> int:
     await repo.update_leerlingen(session, plan.pupil_updates)
     await repo.upsert_ledger(session, plan.inserts, plan.updates)
     await repo.delete_ledger(session, plan.deletions)
-    await repo.mark_for_evaluation(session, plan.changed)
+    new = [pupil["id"] for pupil in plan.new_pupils]
+    await repo.mark_for_evaluation(session, plan.changed, new)
     return len(plan.changed)
 
 
