@@ -259,6 +259,15 @@ async def test_a_page_is_served_one_event_per_line(
     ]
     assert body.count(b"\n") == 6  # between events only
     assert [orjson.loads(line.rstrip(b",")) for line in body[1:-1].split(b"\n")] == whole
+    # Cut into parts of about a size (for decoding in turns): each a JSON array, together
+    # the page's events in order; a page no larger than the size comes out whole.
+    for size in (1, 120, 400):
+        parts = list(feed.page_parts(body, size))
+        assert [e for part in parts for e in orjson.loads(part)] == whole
+        assert all(len(part) > size for part in parts[:-1])
+        assert len(parts) > 1
+    assert len(list(feed.page_parts(body, 1))) == 7
+    assert list(feed.page_parts(body, len(body))) == [body]
 
 
 async def test_a_running_consumer_reports_its_lag_from_its_cursor(

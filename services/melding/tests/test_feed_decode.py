@@ -5,6 +5,7 @@ apply, or an event only the models' lax validation takes)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import date
 from types import SimpleNamespace
@@ -18,6 +19,7 @@ from verzuimhub_melding.service import (
     IngestBatch,
     decode_ingest_events,
     decode_ingest_feed,
+    decode_ingest_feed_in_turns,
 )
 from verzuimhub_shared import events as ev
 from verzuimhub_shared.crypto import Pseudonymiser
@@ -149,3 +151,31 @@ def test_an_event_only_pydantic_would_coerce_is_decoded_by_the_contract_model() 
     assert page.batch.final["r3"][1].luxe_verzuim is False
     plain, _ = both([put(61, "r1", "111111110")])
     assert type(page.batch.final["r1"][1]) is type(plain.batch.final["r1"][1])
+
+
+async def test_a_large_page_decodes_the_same_in_turns_of_the_event_loop() -> None:
+    """In parts and pseudonyms a few hundred at a time, with turns of the event loop
+    between them (ADR 0023): the same page as in one piece, and other tasks run
+    meanwhile. A page framed otherwise, or one taking the general path, the same too."""
+    events = [put(n, f"r{n}", f"{100_000_000 + n}") for n in range(1, 1501)]
+    events[700:702] = [gone(701, "r3"), put(702, "r3", "100000003", versie=2)]
+    content = served(events)
+    turns = 0
+
+    async def other_task() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    ticker = asyncio.create_task(other_task())
+    await asyncio.sleep(0)
+    page = await decode_ingest_feed_in_turns(CTX, content)
+    seen, turns = turns, 0
+    ticker.cancel()
+    assert page == decode_ingest_feed(CTX, content)
+    assert (page.count, page.last_position, len(page.batch.link)) == (1500, 1500, 1498)
+    assert seen >= len(content) // (256 * 1024) + 1498 // 500  # parts, then pseudonyms
+    newer = envelope(1501, "nl.verzuimhub.registratie.verplaatst.v1", {"registratieId": "r9"})
+    for other in (json.dumps(events, indent=1).encode(), served([*events, newer])):
+        assert await decode_ingest_feed_in_turns(CTX, other) == decode_ingest_feed(CTX, other)

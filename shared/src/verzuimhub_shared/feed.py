@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -249,6 +250,26 @@ async def read_batch(
     return ("[" + _EVENT_SEPARATOR.decode().join(parts) + "]").encode()
 
 
+def page_parts(content: bytes, size: int) -> Iterator[bytes]:
+    """A page as :func:`read_batch` serves it, as JSON arrays of its events in order, each
+    of about ``size`` bytes or a little more: cut only between two events, where a page
+    has its separator (one event per line, ADR 0016). A consumer decodes a large page part
+    by part, and its event loop gets a turn between them. A page framed otherwise (line
+    breaks inside its events) can be cut into parts that do not parse; one no larger than
+    ``size`` comes out whole."""
+    if len(content) <= size:
+        yield content
+        return
+    start, end = 1, len(content) - 1  # inside the brackets
+    while True:
+        cut = content.find(_EVENT_SEPARATOR, start + size, end)
+        if cut < 0:
+            yield b"[" + content[start:end] + b"]"
+            return
+        yield b"[" + content[start:cut] + b"]"
+        start = cut + len(_EVENT_SEPARATOR)
+
+
 #: Between two events of a page: a line break after the comma. A raw line break cannot
 #: stand inside a JSON string, and the envelopes are serialised without one (orjson), so
 #: it only ever stands between events.
@@ -322,7 +343,7 @@ class FeedConsumer:
         client: httpx.AsyncClient,
         batch_size: int = 1000,
         on_lag: Callable[[str, int], None] | None = None,
-        decode: Callable[[bytes], Page] = events_page,
+        decode: Callable[[bytes], Page | Awaitable[Page]] = events_page,
         on_applied: Callable[[int], None] | None = None,
         prepare: Callable[[AsyncSession, Any, Any], Awaitable[Any]] | None = None,
     ) -> None:
@@ -330,7 +351,8 @@ class FeedConsumer:
         ``batch`` is what ``decode(response body)`` made of a response: by default the list
         of events. ``decode`` does the work that needs no database (parsing, validating,
         hashing) and runs as soon as a batch arrives: for a prefetched batch, while the
-        previous one waits on the database. ``on_applied(count)`` is called once a batch is
+        previous one waits on the database. It may be a coroutine function, to give the
+        event loop turns while it works (ADR 0023). ``on_applied(count)`` is called once a batch is
         committed (to wake whatever works on what the batch wrote).
 
         ``prepare(session, batch, ahead)``, when given, does the reading and working out
@@ -390,7 +412,8 @@ class FeedConsumer:
                 # consumer about to apply its last batch of a backlog is still catching up.
                 at = after if cursor is None else cursor
                 self._on_lag(self.name, max(0, self.last_seen_head - at))
-        return self._decode(response.content)
+        page = self._decode(response.content)
+        return await page if inspect.isawaitable(page) else page
 
     async def step(self) -> int:
         """Fetch and apply one batch; returns how many events were applied (0: idle)."""
