@@ -149,3 +149,21 @@ async def test_planning_ahead_leaves_what_applying_in_turn_leaves(
     assert {p[0]: p[2] for p in in_turn["pupils"]}[a] == "GM9901"
     assert {p[0]: p[2] for p in in_turn["pupils"]}[c] == "GM9903"
     assert str(dict(in_turn["marks"])[a]) == "2026-03-02"  # text on SQLite
+
+
+async def test_a_pupil_a_batch_makes_has_the_facts_of_its_last_event(
+    db_urls: dict[str, str],
+) -> None:
+    """A pupil seen for the first time in a batch, with other facts in a later event of it
+    (it moved), and the same again after that."""
+    await truncate(db_urls["melding"])
+    events = [put("r1", A, 1, 2), put("r2", A, 1, 3, "GM9904"), put("r3", A, 1, 4, "GM9904")]
+    db = Database(db_urls["melding"])
+    try:
+        async with db.transaction() as session:
+            plan = await plan_ingest_events(session, CTX, decode_ingest_events(CTX, events))
+            await write_ingest_plan(session, plan)
+        pupils = (await state(db))["pupils"]
+    finally:
+        await db.dispose()
+    assert [p[2] for p in pupils] == ["GM9904"]

@@ -346,7 +346,8 @@ async def plan_ingest_events(
                 pupil_updates[leerling_id] = _facts(current, now) | {"_id": leerling_id}
         elif key in new_pupils:
             leerling_id = new_pupils[key]["id"]
-            new_pupils[key].update(_facts(current, now))
+            if pupils[key][1] != current:
+                new_pupils[key].update(_facts(current, now))
         else:
             leerling_id = new_id()
             new_pupils[key] = _facts(current, now) | {
@@ -377,8 +378,11 @@ async def plan_ingest_events(
             touch(previous[1], previous[2])
         else:
             continue
-        ledger[reg.registratie_id] = (reg.versie, leerling_id, reg.datum)
-        touch(leerling_id, reg.datum)
+        day = reg.datum
+        ledger[reg.registratie_id] = (reg.versie, leerling_id, day)
+        marked = changed.get(leerling_id)  # touch(), inline: once per event
+        if marked is None or day < marked:
+            changed[leerling_id] = day
     deletions = []
     for op, gone in final.values():
         if op == "del" and gone.registratie_id in stored:
