@@ -268,7 +268,7 @@ def _pgns(final: dict[str, tuple[str, Any]]) -> set[str]:
 
 #: Events worked out between two turns of the event loop while a batch is planned ahead:
 #: the write beside it sends its next statement as soon as the last one is done.
-_TURN = 500
+_TURN = 100
 
 
 @dataclass(frozen=True)
