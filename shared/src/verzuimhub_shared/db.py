@@ -810,6 +810,11 @@ def _text_keys(key: Any, keys: list[Any]) -> str | None:
 LIST_SEPARATOR = ","
 
 
+def split_list(parameter: str) -> str:
+    """SQL for the array of text that :func:`text_list` sent as ``parameter`` (``$1``)."""
+    return f"string_to_array({parameter}::text, '{LIST_SEPARATOR}')"
+
+
 def text_list(values: Sequence[Any]) -> str | None:
     """``values`` as one parameter for ``string_to_array($n, ',')`` on PostgreSQL, when
     they are strings and none holds the separator; otherwise None (send the array).

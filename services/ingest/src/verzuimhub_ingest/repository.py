@@ -21,6 +21,7 @@ from verzuimhub_shared.db import (
     orm_session,
     pg_fetch,
     recordset_insert,
+    split_list,
     text_list,
 )
 from verzuimhub_shared.feed import counter_update
@@ -71,8 +72,8 @@ _LOCK_AND_DAY_TOTALS = "SELECT * FROM ingest_lock_and_day_totals($1, $2, $3, $4)
 # The same with the three lists of text each as one string (db.text_list: a batch's
 # 15,000 keys cost asyncpg ~10 ms of ingest's CPU as arrays).
 _LOCK_AND_DAY_TOTALS_JOINED = (
-    "SELECT * FROM ingest_lock_and_day_totals(string_to_array($1::text, ','),"
-    " string_to_array($2::text, ','), string_to_array($3::text, ','), $4)"
+    "SELECT * FROM ingest_lock_and_day_totals("
+    f"{split_list('$1')}, {split_list('$2')}, {split_list('$3')}, $4)"
 )
 
 

@@ -28,6 +28,7 @@ from verzuimhub_shared.db import (
     is_postgresql,
     pg_fetch,
     rows_by_keys,
+    split_list,
     text_list,
 )
 
@@ -324,7 +325,7 @@ _MARK_PG = (
     " WHERE excluded.vanaf < te_evalueren.vanaf"
 )
 #: The same with the pupils' ids as one string (``db.text_list``).
-_MARK_PG_JOINED = _MARK_PG.replace("$1::varchar[]", "string_to_array($1::text, ',')")
+_MARK_PG_JOINED = _MARK_PG.replace("$1::varchar[]", split_list("$1"))
 
 
 async def take_marked(
