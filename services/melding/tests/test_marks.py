@@ -28,6 +28,21 @@ def pg_url(pg: PostgresServer) -> str:
     return url
 
 
+def pupil(pupil_id: str) -> Leerling:
+    return Leerling(
+        id=pupil_id,
+        pgn_hash=f"h-{pupil_id}",
+        pgn_sealed="sealed",
+        brin="99AA",
+        vestiging="00",
+        geboortedatum=date(2014, 1, 1),
+        woongemeente="GM0999",
+        sector="PO",
+        startkwalificatie=None,
+        gewijzigd_op=datetime(2026, 1, 1),
+    )
+
+
 @pytest_asyncio.fixture(params=["postgresql", "sqlite"])
 async def db(
     request: pytest.FixtureRequest, pg_url: str, tmp_path: Path
@@ -41,21 +56,7 @@ async def db(
     async with database.transaction() as session:
         await session.execute(text("DELETE FROM te_evalueren"))
         await session.execute(text("DELETE FROM leerlingen"))
-        for n, pupil in enumerate(("p1", "p2", "p3", "p,4"), 1):
-            session.add(
-                Leerling(
-                    id=pupil,
-                    pgn_hash=f"h{n}",
-                    pgn_sealed="sealed",
-                    brin="99AA",
-                    vestiging="00",
-                    geboortedatum=date(2014, 1, 1),
-                    woongemeente="GM0999",
-                    sector="PO",
-                    startkwalificatie=None,
-                    gewijzigd_op=datetime(2026, 1, 1),
-                )
-            )
+        session.add_all(pupil(i) for i in ("p1", "p2", "p3", "p,4"))
     yield database
     await database.dispose()
 
@@ -112,21 +113,6 @@ async def test_pupils_are_marked_whatever_their_ids_hold(db: Database) -> None:
         "p2": date(2026, 3, 12),
         "p3": date(2026, 3, 13),
     }
-
-
-def pupil(pupil_id: str) -> Leerling:
-    return Leerling(
-        id=pupil_id,
-        pgn_hash=f"h-{pupil_id}",
-        pgn_sealed="sealed",
-        brin="99AA",
-        vestiging="00",
-        geboortedatum=date(2014, 1, 1),
-        woongemeente="GM0999",
-        sector="PO",
-        startkwalificatie=None,
-        gewijzigd_op=datetime(2026, 1, 1),
-    )
 
 
 #: Enough new pupils for their marks to be copied with ``COPY`` on PostgreSQL.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -177,12 +177,9 @@ def decode_ingest_feed(ctx: MeldingContext, content: bytes) -> feed.Page:
     holding a type melding does not apply (from a newer ingest): such a batch takes the
     general path, which validates with the contract models and skips unknown types. A
     malformed event is refused on either path, with pydantic's error."""
-    steps = _decoding(ctx, content)
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            return done.value
+    *_, page = _decoding(ctx, content)
+    assert page is not None
+    return page
 
 
 async def decode_ingest_feed_in_turns(ctx: MeldingContext, content: bytes) -> feed.Page:
@@ -190,33 +187,31 @@ async def decode_ingest_feed_in_turns(ctx: MeldingContext, content: bytes) -> fe
     5,000 events took 20–27 ms of CPU in one piece, and the batch being written meanwhile
     (``FeedConsumer(prepare=)``, ADR 0022) could not send its next statement until it was
     done (ADR 0023)."""
-    steps = _decoding(ctx, content)
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            return done.value
+    for page in _decoding(ctx, content):
+        if page is not None:
+            return page
         await asyncio.sleep(0)
+    raise AssertionError("the decoding ends with the page")
 
 
 #: About how many bytes of a page are decoded between two turns (~450 events, ~1 ms).
 _PART_BYTES = 256 * 1024
 
 
-def _decoding(ctx: MeldingContext, content: bytes) -> Generator[None, None, feed.Page]:
-    """The decoding of a page, in steps (each ``next`` one; the page is the generator's
-    return value): its parts (``feed.page_parts``), then the pseudonyms, :data:`_TURN`
-    at a time."""
+def _decoding(ctx: MeldingContext, content: bytes) -> Iterator[feed.Page | None]:
+    """The decoding of a page, in steps: ``None`` after each of its parts
+    (``feed.page_parts``) and each :data:`_TURN` pseudonyms, and the page last."""
     envelopes: list[Any] = []
     try:
         for part in feed.page_parts(content, _PART_BYTES):
             envelopes.extend(_FEED.decode(part))
-            yield
+            yield None
     except msgspec.MsgspecError:
         try:  # framed otherwise (not cut between events), or a type or value msgspec refuses
             envelopes = _FEED.decode(content)
         except msgspec.MsgspecError:
-            return _decode_generally(ctx, content)
+            yield _decode_generally(ctx, content)
+            return
     final: dict[str, tuple[str, Any]] = {}
     for envelope in envelopes:
         op = "put" if isinstance(envelope, _Vastgelegd) else "del"
@@ -226,8 +221,8 @@ def _decoding(ctx: MeldingContext, content: bytes) -> Generator[None, None, feed
     for n, pgn in enumerate(_pgns(final), 1):
         link[pgn] = ctx.pseudonymiser.pseudonym(pgn, LINK)
         if not n % _TURN:
-            yield
-    return feed.Page(len(envelopes), last, IngestBatch(final, link))
+            yield None
+    yield feed.Page(len(envelopes), last, IngestBatch(final, link))
 
 
 def _decode_generally(ctx: MeldingContext, content: bytes) -> feed.Page:
