@@ -44,6 +44,7 @@ from verzuimhub_shared.db import (
     driver,
     insert_new,
     pg_fetch,
+    pg_fetch_lists,
     rows_by_keys,
     text_list,
 )
@@ -304,6 +305,16 @@ async def test_keys_holding_the_separator_or_empty_are_read_whole(db: Database) 
         await delete_by_keys(session, KEYS.c.id, ["c"])
     async with db.transaction() as session:
         assert sorted((await session.execute(select(KEYS.c.id))).scalars()) == ["a", "b"]
+
+
+async def test_lists_of_text_come_back_whole_either_way(pg_db: Database) -> None:
+    """``pg_fetch_lists`` sends the lists as strings for ``string_to_array`` when every one
+    can be, and otherwise all as arrays: the statement reads the same values."""
+    template = "SELECT a, b, $3::int AS n FROM unnest({0}, {1}) AS x(a, b) ORDER BY a"
+    for lists in ([["r1", "r2"], ["s1", ""]], [["r1", "a,b"], ["s1", "s2"]], [[""], ["s"]]):
+        async with pg_db.direct_transaction() as tx:
+            rows = await pg_fetch_lists(tx, template, lists, 7)
+        assert [tuple(r) for r in rows] == sorted((*pair, 7) for pair in zip(*lists, strict=True))
 
 
 #: A key with an index that is not unique (compared as the hub's codes are: ``code``).

@@ -810,9 +810,29 @@ def _text_keys(key: Any, keys: list[Any]) -> str | None:
 LIST_SEPARATOR = ","
 
 
-def split_list(parameter: str) -> str:
+def _split_list(parameter: str) -> str:
     """SQL for the array of text that :func:`text_list` sent as ``parameter`` (``$1``)."""
     return f"string_to_array({parameter}::text, '{LIST_SEPARATOR}')"
+
+
+async def pg_fetch_lists(
+    session: Tx, template: str, lists: Sequence[Sequence[str]], *args: Any
+) -> list[asyncpg.Record]:
+    """:func:`pg_fetch` of a statement whose first parameters are lists of text, written
+    ``{0}``, ``{1}``, … in ``template`` (they are ``$1``, ``$2``, …; ``args`` follow them,
+    written ``$n`` as usual; no other braces). Each list goes as one string that
+    PostgreSQL splits (:func:`text_list`) when every list can, otherwise all go as
+    ``text[]`` arrays."""
+    joined = [text_list(values) for values in lists]
+    if None in joined:
+        return await pg_fetch(session, _lists_sql(template, len(lists), False), *lists, *args)
+    return await pg_fetch(session, _lists_sql(template, len(lists), True), *joined, *args)
+
+
+@lru_cache(maxsize=64)
+def _lists_sql(template: str, count: int, joined: bool) -> str:
+    numbers = range(1, count + 1)
+    return template.format(*(_split_list(f"${n}") if joined else f"${n}::text[]" for n in numbers))
 
 
 def text_list(values: Sequence[Any]) -> str | None:

@@ -352,8 +352,8 @@ class FeedConsumer:
         of events. ``decode`` does the work that needs no database (parsing, validating,
         hashing) and runs as soon as a batch arrives: for a prefetched batch, while the
         previous one waits on the database. It may be a coroutine function, to give the
-        event loop turns while it works (ADR 0023). ``on_applied(count)`` is called once a batch is
-        committed (to wake whatever works on what the batch wrote).
+        event loop turns while it works (ADR 0023). ``on_applied(count)`` is called once a
+        batch is committed (to wake whatever works on what the batch wrote).
 
         ``prepare(session, batch, ahead)``, when given, does the reading and working out
         for a batch, and ``handler`` gets what it returns instead of the batch (ADR 0022).

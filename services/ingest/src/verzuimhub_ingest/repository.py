@@ -20,9 +20,8 @@ from verzuimhub_shared.db import (
     json_rows,
     orm_session,
     pg_fetch,
+    pg_fetch_lists,
     recordset_insert,
-    split_list,
-    text_list,
 )
 from verzuimhub_shared.feed import counter_update
 
@@ -68,13 +67,10 @@ _EXISTING_COLUMNS = (
 # plan after its first five runs instead of planning every group afresh (~0.1 ms of its
 # CPU a group). That plan probes the only index that leads with the pupil, whatever the
 # table held when it was made (test_lookups).
-_LOCK_AND_DAY_TOTALS = "SELECT * FROM ingest_lock_and_day_totals($1, $2, $3, $4)"
-# The same with the three lists of text each as one string (db.text_list: a batch's
-# 15,000 keys cost asyncpg ~10 ms of ingest's CPU as arrays).
-_LOCK_AND_DAY_TOTALS_JOINED = (
-    "SELECT * FROM ingest_lock_and_day_totals("
-    f"{split_list('$1')}, {split_list('$2')}, {split_list('$3')}, $4)"
-)
+#
+# The three lists of text go as one string each (db.pg_fetch_lists: a batch's 15,000 keys
+# cost asyncpg ~10 ms of ingest's CPU as arrays).
+_LOCK_AND_DAY_TOTALS = "SELECT * FROM ingest_lock_and_day_totals({0}, {1}, {2}, $4)"
 
 
 class Existing(NamedTuple):
@@ -114,12 +110,8 @@ async def lock_and_day_totals(
     if is_postgresql(session):
         brins, ids = zip(*keys, strict=True) if keys else ((), ())
         hashes, dates = zip(*pairs, strict=True) if pairs else ((), ())
-        texts = (list(brins), list(ids), list(hashes))
-        joined = tuple(text_list(values) for values in texts)
-        if None in joined:
-            rows = await pg_fetch(session, _LOCK_AND_DAY_TOTALS, *texts, list(dates))
-        else:
-            rows = await pg_fetch(session, _LOCK_AND_DAY_TOTALS_JOINED, *joined, list(dates))
+        texts = [list(brins), list(ids), list(hashes)]
+        rows = await pg_fetch_lists(session, _LOCK_AND_DAY_TOTALS, texts, list(dates))
         # By name: the function's columns are named as Existing's and DayMinutes' fields.
         locked = [[row[name] for name in Existing._fields] for row in rows if row["locked"]]
         days = [[row[name] for name in DayMinutes._fields] for row in rows if not row["locked"]]

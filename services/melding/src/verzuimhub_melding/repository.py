@@ -27,9 +27,8 @@ from verzuimhub_shared.db import (
     index_scans_only,
     is_postgresql,
     pg_fetch,
+    pg_fetch_lists,
     rows_by_keys,
-    split_list,
-    text_list,
 )
 
 L: Table = Leerling.__table__  # type: ignore[assignment]
@@ -302,9 +301,7 @@ async def mark_for_evaluation(
         # One statement however many pupils, as two arrays: a JSON recordset cost twice as
         # much (parsing every row's text and the same timestamp thousands of times).
         ids = sorted(changed)
-        joined = text_list(ids)
-        mark, first = (_MARK_PG, ids) if joined is None else (_MARK_PG_JOINED, joined)
-        await pg_fetch(session, mark, first, [changed[i] for i in ids], now)
+        await pg_fetch_lists(session, _MARK_PG, [ids], [changed[i] for i in ids], now)
         return
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -320,12 +317,10 @@ async def mark_for_evaluation(
 
 _MARK_PG = (
     "INSERT INTO te_evalueren (leerling_id, vanaf, gemarkeerd_op) "
-    "SELECT leerling_id, vanaf, $3 FROM unnest($1::varchar[], $2::date[]) AS x(leerling_id, vanaf)"
+    "SELECT leerling_id, vanaf, $3 FROM unnest({0}, $2::date[]) AS x(leerling_id, vanaf)"
     " ON CONFLICT (leerling_id) DO UPDATE SET vanaf = excluded.vanaf"
     " WHERE excluded.vanaf < te_evalueren.vanaf"
 )
-#: The same with the pupils' ids as one string (``db.text_list``).
-_MARK_PG_JOINED = _MARK_PG.replace("$1::varchar[]", split_list("$1"))
 
 
 async def take_marked(

@@ -261,8 +261,9 @@ def _pgns(final: dict[str, tuple[str, Any]]) -> set[str]:
     return {reg.pgn for op, reg in final.values() if op == "put"}
 
 
-#: Events worked out between two turns of the event loop while a batch is planned ahead:
-#: the write beside it sends its next statement as soon as the last one is done.
+#: Events worked out (or a page's pseudonyms made) between two turns of the event loop
+#: while a batch is planned or decoded ahead: the write beside it sends its next statement
+#: as soon as the last one is done.
 _TURN = 100
 
 
