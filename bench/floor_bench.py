@@ -9,9 +9,11 @@ hub's own primitives (pydantic, HMAC-SHA256, AES-GCM, orjson, asyncpg's COPY):
   it carries the PGN), the sealed PGN, the answer; in PostgreSQL, the stored row with its
   keys and the two feed rows with theirs;
 - per event of melding's replay: decode and validate it with the pupil's link pseudonym,
-  seal a new pupil's PGN; in PostgreSQL, the ledger row, the pupil and a mark with their
-  keys. What checking each ledger row's pupil adds is measured beside it: by the trigger
-  melding uses (ADR 0021), and by the foreign key it replaced (ADR 0015).
+  seal a new pupil's PGN; in PostgreSQL, the ledger row (with the feed position the rules
+  are marked from, ADR 0024) and the pupil, with their keys. What checking each ledger
+  row's pupil adds is measured beside it: by the trigger melding uses (ADR 0021), and by
+  the foreign key it replaced (ADR 0015). The marks for the rules are the evaluator's,
+  once per pupil a round, after the replay's figure (in its figure with the rules).
 
 Left out, so the floor is lower than the truth: HTTP, authentication, the lookups,
 commit and WAL flush, and ingest serving the feed.
@@ -256,7 +258,7 @@ async def feed_pages(hub: hub_bench.Hub, size: int) -> list[bytes]:
 
 
 async def replay_postgres_steps(dsn: str, size: int, events: int) -> CopyFloor:
-    """What melding stored, copied: the ledger rows, the pupils, a mark per pupil."""
+    """What melding stored, copied: the ledger rows and the pupils."""
     conn = await asyncpg.connect(dsn)
     try:
         floor = CopyFloor(conn, size, events)
@@ -288,11 +290,6 @@ async def replay_postgres_steps(dsn: str, size: int, events: int) -> CopyFloor:
         )
         pupils = await conn.fetch("SELECT * FROM leerlingen")
         await floor.copy("pupils, with their keys", "leerlingen", pupils)
-        marks = await conn.fetch(
-            "SELECT id AS leerling_id, DATE '2025-08-01' AS vanaf, now() AS gemarkeerd_op"
-            " FROM leerlingen"
-        )
-        await floor.copy("a mark per pupil, with its keys", "te_evalueren", marks)
         return floor
     finally:
         await conn.close()

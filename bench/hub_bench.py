@@ -48,6 +48,7 @@ import httpx
 from verzuimhub.cli import up_environment
 from verzuimhub.services import service
 from verzuimhub.testing import make_bsn
+from verzuimhub_melding.repository import RULES_DONE_SQL
 from verzuimhub_shared import devkeys
 from verzuimhub_shared.migrations import upgrade
 from verzuimhub_shared.refdata import sample_refdata
@@ -612,10 +613,10 @@ async def bench_replay(hub: Hub) -> dict[str, Any]:
     applied = last[1] - first[1]
     conn = await asyncpg.connect(hub.dsn("melding"))
     try:
-        # The rules run after the ledger (marked pupils, deferred while catching up): the
-        # replay is complete when no pupil waits for them.
+        # The rules run after the ledger (pupils marked from the ledger's rows, deferred
+        # while catching up, ADR 0024): the replay is complete when no pupil waits for them.
         while True:  # polling another process's database: no event to wait on
-            if not await conn.fetchval("SELECT EXISTS (SELECT FROM te_evalueren)"):
+            if await conn.fetchval(RULES_DONE_SQL):
                 break
             await asyncio.sleep(0.02)
         with_rules = time.perf_counter() - first[0]

@@ -27,6 +27,7 @@ from verzuimhub.testing import (
     run_sync,
     truancy_week,
 )
+from verzuimhub_melding.repository import RULES_DONE_SQL
 from verzuimhub_shared import devkeys
 from verzuimhub_shared.migrations import upgrade
 from verzuimhub_shared.testing.postgres import PostgresServer
@@ -221,7 +222,7 @@ async def test_kill_9_melding_during_a_replay(cluster: Cluster, pg: PostgresServ
         await asyncio.to_thread(cluster.start, "melding")
     for _ in range(600):
         done = await _scalar(melding_url, cursor_sql) == head
-        if done and await _scalar(melding_url, "SELECT count(*) FROM te_evalueren") == 0:
+        if done and await _scalar(melding_url, RULES_DONE_SQL):
             break
         await asyncio.sleep(0.1)
     assert kills == 2
@@ -244,10 +245,7 @@ async def test_kill_9_melding_during_a_replay(cluster: Cluster, pg: PostgresServ
     _migrate("melding", fresh)
     cluster.start("melding")
     for _ in range(600):
-        if (
-            await _scalar(fresh, cursor_sql) == head
-            and await _scalar(fresh, "SELECT count(*) FROM te_evalueren") == 0
-        ):
+        if await _scalar(fresh, cursor_sql) == head and await _scalar(fresh, RULES_DONE_SQL):
             break
         await asyncio.sleep(0.1)
     assert await _meldingen(fresh) == crashed  # none lost

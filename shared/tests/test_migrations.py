@@ -137,3 +137,72 @@ async def _pupil_references(url: str) -> tuple[set[str], set[str]]:
         "|unreferenced_on_delete)$'",
     )
     return {row[0] for row in keys}, {row[0] for row in triggers}
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
+async def test_ledger_positions_migrate_both_ways(
+    pg: PostgresServer, tmp_path: Path, dialect: str
+) -> None:
+    """Melding's revision 0007 (ADR 0024): rows written before it carry position 0 (they
+    were marked when written, and are not marked again); going down, rows past the stand
+    are marked as the consumer marked them before, so no change is left unevaluated."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from verzuimhub_melding import repository as repo
+    from verzuimhub_shared.db import Database
+    from verzuimhub_shared.migrations import alembic_config
+
+    package = service("melding").migrations_package or ""
+    if dialect == "postgresql":
+        url = pg.url_for(await pg.create_database("vzh_test_positions"))
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'melding.db'}"
+
+    async def to(revision: str, way: Any = command.upgrade) -> None:
+        engine = make_engine(url)
+        try:
+            async with engine.begin() as conn:
+
+                def run(c: Any) -> None:
+                    cfg = alembic_config(package, url)
+                    cfg.attributes["connection"] = c
+                    way(cfg, revision)
+
+                await conn.run_sync(run)
+        finally:
+            await engine.dispose()
+
+    row = "'{r}', 'p1', 1, '{day}', 60, 'klokuur', 1.0, false, 'ongeoorloofd', NULL, false"
+    await to("0006")
+    db = Database(url)
+    try:
+        async with db.transaction() as session:
+            await session.execute(
+                text(
+                    "INSERT INTO leerlingen VALUES ('p1', 'h', 's', '12AB', '00', '2012-01-01',"
+                    " 'GM0363', 'po', NULL, CURRENT_TIMESTAMP)"
+                )
+            )
+            await session.execute(
+                text(f"INSERT INTO ledger VALUES ({row.format(r='r1', day='2026-01-05')})")
+            )
+    finally:
+        await db.dispose()
+    await to("head")
+    db = Database(url)
+    try:
+        async with db.transaction() as session:
+            await session.execute(
+                text("INSERT INTO feed_cursors VALUES ('ingest', 9, 9, '2026-01-05')")
+            )
+            assert await repo.mark_ledger_changes(session, "ingest", 100)
+            assert (await session.execute(text("SELECT positie FROM ledger"))).scalar_one() == 0
+            assert await repo.waiting_count(session) == 0  # marked when it was written
+            late = row.format(r="r2", day="2026-01-07") + ", 12"  # a batch after the stand
+            await session.execute(text(f"INSERT INTO ledger VALUES ({late})"))
+    finally:
+        await db.dispose()
+    await to("0006", command.downgrade)
+    marks = await fetch_rows(url, "SELECT leerling_id, vanaf FROM te_evalueren")
+    assert [(m[0], str(m[1])) for m in marks] == [("p1", "2026-01-07")]

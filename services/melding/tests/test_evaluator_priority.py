@@ -1,4 +1,5 @@
-"""The evaluator gives way to a consumer catching up on a backlog, for a bounded time."""
+"""The evaluator gives way to a consumer catching up on a backlog, for a bounded time: its
+rounds (mark the ledger's changes, evaluate the marked pupils) start that far apart."""
 
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ from verzuimhub_melding.worker import _lag_watch, evaluate_marked, ingest_consum
 
 
 async def marks_and_meldingen(hub: Any) -> tuple[int, int]:
+    """(pupils waiting for the rules, meldingen)."""
     async with hub.melding_app.state.db.transaction() as session:
         meldingen = await repo.list_meldingen(session, brin="99AA", after=None, limit=100)
-        return await repo.marked_count(session), len(meldingen)
+        return await repo.waiting_count(session), len(meldingen)
 
 
 async def wait_until_evaluated(hub: Any, limit: float = 20.0) -> float:
-    """Seconds until no mark is left (fails after ``limit``)."""
+    """Seconds until no pupil waits for the rules (fails after ``limit``)."""
     started = time.monotonic()
 
     async def evaluated() -> bool:
@@ -31,7 +33,7 @@ async def wait_until_evaluated(hub: Any, limit: float = 20.0) -> float:
 
 
 async def consumed_truant_week(hub: Any, seed: int, defer_seconds: float) -> None:
-    """One pupil's truant week through ingest and melding's consumer: one mark."""
+    """One pupil's truant week through ingest and melding's consumer: one pupil waits."""
     hub.melding_app.state.settings.evaluation_defer_seconds = defer_seconds
     await hub.post_registraties(truancy_week(make_bsn(seed)))
     assert await ingest_consumer(hub.melding_app, hub.ingest).step() == 4
@@ -55,9 +57,9 @@ async def test_marks_wait_while_catching_up_and_no_longer_than_the_bound(hub: An
     hub.melding_app.state.catching_up = True  # what the lag report says on a backlog
     async with evaluator(hub):
         await asyncio.sleep(0.4)
-        assert await marks_and_meldingen(hub) == (1, 0)  # younger than the bound: waits
+        assert await marks_and_meldingen(hub) == (1, 0)  # the first round: a bound away
         waited = await wait_until_evaluated(hub)
-        assert 0.2 < waited < 6.0  # evaluated once the mark is older than the bound
+        assert 0.2 < waited < 6.0  # evaluated once the bound has passed
         assert await marks_and_meldingen(hub) == (0, 1)  # the V3 concept
 
 
@@ -72,7 +74,7 @@ async def test_at_the_head_of_the_feed_marks_are_evaluated_at_once(hub: Any) -> 
 async def test_the_consumer_wakes_the_evaluator_instead_of_its_next_poll(hub: Any) -> None:
     hub.melding_app.state.settings.worker_interval_seconds = 30.0  # the poll: far away
     async with evaluator(hub):
-        await asyncio.sleep(0.1)  # found nothing marked: resting until woken or polled
+        await asyncio.sleep(0.1)  # found nothing changed: resting until woken or polled
         await consumed_truant_week(hub, 73, defer_seconds=30.0)  # commits, then wakes it
         assert await wait_until_evaluated(hub) < 10.0  # not the 30 s defer or poll
         assert await marks_and_meldingen(hub) == (0, 1)
@@ -82,7 +84,7 @@ async def test_marks_deferred_by_a_catch_up_are_evaluated_as_soon_as_it_ends(hub
     hub.melding_app.state.settings.worker_interval_seconds = 30.0  # the poll: far away
     await consumed_truant_week(hub, 74, defer_seconds=30.0)
     on_lag = _lag_watch(hub.melding_app)
-    on_lag("ingest", 1_000_000)  # a backlog: the young mark waits
+    on_lag("ingest", 1_000_000)  # a backlog: the change waits for the next round
     async with evaluator(hub):
         await asyncio.sleep(0.3)
         assert await marks_and_meldingen(hub) == (1, 0)

@@ -26,9 +26,9 @@ GROW = (
         NULL, now()
     FROM generate_series(1, 5000) AS g""",
     """INSERT INTO ledger (registratie_id, leerling_id, versie, datum, minuten, eenheid,
-        aantal_eenheden, alle_lessen_gemist, soort, categorie, luxe_verzuim)
+        aantal_eenheden, alle_lessen_gemist, soort, categorie, luxe_verzuim, positie)
     SELECT 'r-' || g, 'l-' || (g % 5000 + 1), 1, DATE '2026-01-05' + (g / 5000), 60,
-        'klokuur', 1.0, false, 'ongeoorloofd', NULL, false
+        'klokuur', 1.0, false, 'ongeoorloofd', NULL, false, g
     FROM generate_series(1, 20000) AS g""",
     """INSERT INTO meldingen (id, leerling_id, brin, vestiging, woongemeente, sector, soort,
         begindatum, einddatum, getelde_minuten, herhaalmelding, status, dagen,
@@ -45,6 +45,7 @@ TABLES = ("leerlingen", "ledger", "meldingen", "te_evalueren")
 
 async def _lookups(session: Any) -> dict[str, Any]:
     await repo.delete_ledger(session, ["r-9", "r-nope"])
+    await repo.mark_ledger_changes(session, "ingest", 10)  # ten positions further each time
     return {
         "versions": await repo.ledger_versions(session, ["r-7", "r-nope"]),
         "by_key": await repo.leerlingen_by_key(session, [("h-7", "99AA"), ("h-7", "00XX")]),
@@ -59,6 +60,10 @@ async def test_lookups_probe_the_indexes_after_the_tables_grew(db_urls: dict[str
     await truncate(db_urls["melding"])
     db = Database(db_urls["melding"], pool_size=1)  # one connection: one statement cache
     try:
+        async with db.transaction() as session:  # a consumer far ahead of the marks
+            await session.execute(
+                text("INSERT INTO feed_cursors VALUES ('ingest', 100000, 100000, now())")
+            )
         for _ in range(8):  # the generic plans are made on empty tables
             async with db.transaction() as session:
                 await _lookups(session)
@@ -81,6 +86,8 @@ async def test_lookups_probe_the_indexes_after_the_tables_grew(db_urls: dict[str
                 text("SELECT count(*) FROM ledger WHERE registratie_id IN ('r-9', 'r-10')")
             )
             assert remaining.scalar_one() == 1
+            stand = await session.execute(text("SELECT positie FROM ledger_gemarkeerd"))
+            assert stand.scalar_one() == 90  # the marks moved on 10 positions per call
     finally:
         await db.dispose()
         # Its rows are not real ones (placeholder sealed values): leave no test meeting them.

@@ -1,22 +1,23 @@
 """Marks for the evaluator (``te_evalueren``) on PostgreSQL and SQLite, through the real
 migrations: a pupil is marked from the earliest changed date, and a mark that already
-covers a date is left exactly as it was (not rewritten)."""
+covers a date is left exactly as it was (not rewritten); the marks the evaluator makes from
+the ledger's rows follow the consumer's cursor (ADR 0024)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, select, text
 
 from verzuimhub.testing import run_sync
 from verzuimhub_melding import repository as repo
-from verzuimhub_melding.models import Leerling, TeEvalueren
-from verzuimhub_shared.db import COPY_MIN_ROWS, Database
+from verzuimhub_melding.models import LedgerEntry, Leerling, TeEvalueren
+from verzuimhub_shared.db import Database
 from verzuimhub_shared.migrations import upgrade
 from verzuimhub_shared.testing.postgres import PostgresServer
 
@@ -54,8 +55,8 @@ async def db(
         await upgrade("verzuimhub_melding", url)
     database = Database(url)
     async with database.transaction() as session:
-        await session.execute(text("DELETE FROM te_evalueren"))
-        await session.execute(text("DELETE FROM leerlingen"))
+        for table in ("te_evalueren", "ledger", "ledger_gemarkeerd", "leerlingen"):
+            await session.execute(text(f"DELETE FROM {table}"))
         session.add_all(pupil(i) for i in ("p1", "p2", "p3", "p,4"))
     yield database
     await database.dispose()
@@ -115,34 +116,123 @@ async def test_pupils_are_marked_whatever_their_ids_hold(db: Database) -> None:
     }
 
 
-#: Enough new pupils for their marks to be copied with ``COPY`` on PostgreSQL.
-NEW = [f"n{i}" for i in range(COPY_MIN_ROWS + 8)]
+def entry(rid: str, pupil_id: str, day: int, positie: int) -> dict[str, object]:
+    return {
+        "registratie_id": rid,
+        "leerling_id": pupil_id,
+        "versie": 1,
+        "datum": date(2026, 3, day),
+        "minuten": 60,
+        "eenheid": "klokuur",
+        "aantal_eenheden": 1.0,
+        "alle_lessen_gemist": False,
+        "soort": "ongeoorloofd",
+        "categorie": None,
+        "luxe_verzuim": False,
+        "positie": positie,
+    }
 
 
-async def test_new_pupils_marks_are_copied_and_the_rest_upserted(db: Database) -> None:
-    await mark(db, {"p1": date(2026, 3, 10), "p2": date(2026, 3, 10)})
-    async with db.transaction() as session:  # as the feed consumer: pupils, then marks
-        session.add_all(pupil(i) for i in NEW)
-        await session.flush()
-        changed = {i: date(2026, 3, 1 + n % 20) for n, i in enumerate(NEW)}
-        changed |= {"p1": date(2026, 3, 2), "p2": date(2026, 3, 12)}
-        await repo.mark_for_evaluation(session, changed, [*NEW, "not-changed"])
-    assert {k: v[0] for k, v in (await marks(db)).items()} == changed | {"p2": date(2026, 3, 10)}
-
-
-@pytest.mark.parametrize("count", [1, len(NEW)])
-async def test_a_new_pupils_mark_that_is_there_already_fails(db: Database, count: int) -> None:
+async def ledger_at(db: Database, cursor: int, *rows: dict[str, object]) -> None:
+    """Ledger rows, and the consumer's cursor at ``cursor`` (as its batch commits them)."""
     async with db.transaction() as session:
-        session.add_all(pupil(i) for i in NEW)
-    changed = dict.fromkeys(NEW[:count], date(2026, 3, 10))
-    await mark(db, changed)
-    with pytest.raises(IntegrityError):
-        async with db.transaction() as session:
-            await repo.mark_for_evaluation(session, changed, NEW[:count])
+        await session.execute(text("DELETE FROM feed_cursors"))
+        await session.execute(
+            text("INSERT INTO feed_cursors VALUES ('ingest', :p, 0, CURRENT_TIMESTAMP)"),
+            {"p": cursor},
+        )
+        if rows:
+            await session.execute(insert(LedgerEntry), list(rows))
 
 
-async def test_a_copied_mark_needs_its_pupil(db: Database) -> None:
-    with pytest.raises(IntegrityError):
-        async with db.transaction() as session:
-            await repo.mark_for_evaluation(session, dict.fromkeys(NEW, date(2026, 3, 10)), NEW)
-    assert await marks(db) == {}
+async def mark_ledger(db: Database, span: int = 1000) -> tuple[bool, int]:
+    """One call of the marks from the ledger: whether they reached the cursor, the stand."""
+    async with db.transaction() as session:
+        done = await repo.mark_ledger_changes(session, "ingest", span)
+        stand = (await session.execute(text("SELECT positie FROM ledger_gemarkeerd"))).scalar_one()
+    return done, stand
+
+
+async def waiting(db: Database) -> int:
+    async with db.transaction() as session:
+        return await repo.waiting_count(session)
+
+
+LEDGER = (
+    entry("r1", "p1", 10, 5),
+    entry("r2", "p1", 4, 8),
+    entry("r3", "p2", 7, 12),
+    entry("r4", "p3", 1, 20),  # a batch not committed yet: past the cursor
+)
+
+
+async def test_the_ledgers_changes_are_marked_up_to_the_consumers_cursor(db: Database) -> None:
+    await ledger_at(db, 12, *LEDGER)
+    assert await waiting(db) == 3  # the row past the cursor counts too: it is written
+    assert await mark_ledger(db) == (True, 12)
+    assert {k: v[0] for k, v in (await marks(db)).items()} == {
+        "p1": date(2026, 3, 4),  # its earliest changed date
+        "p2": date(2026, 3, 7),
+    }
+    assert await waiting(db) == 3
+    assert await mark_ledger(db) == (True, 12)  # nothing new: the stand stays
+    await ledger_at(db, 20)  # the batch at 20 committed
+    assert await mark_ledger(db) == (True, 20)
+    assert {k: v[0] for k, v in (await marks(db)).items()} == {
+        "p1": date(2026, 3, 4),
+        "p2": date(2026, 3, 7),
+        "p3": date(2026, 3, 1),
+    }
+
+
+async def test_the_marks_move_on_a_span_at_a_time(db: Database) -> None:
+    await ledger_at(db, 20, *LEDGER)
+    assert await mark_ledger(db, span=10) == (False, 10)
+    assert set(await marks(db)) == {"p1"}
+    assert await mark_ledger(db, span=10) == (True, 20)
+    assert set(await marks(db)) == {"p1", "p2", "p3"}
+
+
+async def test_marks_from_the_ledger_keep_an_earlier_date(db: Database) -> None:
+    await mark(db, {"p1": date(2026, 3, 1), "p2": date(2026, 3, 9)})
+    before = await marks(db)
+    await ledger_at(db, 12, *LEDGER)
+    await mark_ledger(db)
+    after = await marks(db)
+    assert {k: v[0] for k, v in after.items()} == {"p1": date(2026, 3, 1), "p2": date(2026, 3, 7)}
+    if db.dialect == "postgresql":
+        assert after["p1"][2] == before["p1"][2]  # the very same row version
+    assert await waiting(db) == 3
+
+
+async def test_while_one_replica_moves_the_marks_another_leaves_them(db: Database) -> None:
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    await ledger_at(db, 12, *LEDGER)
+    await mark_ledger(db)  # the stand's row is made
+    await ledger_at(db, 20)
+    async with db.transaction() as holding:
+        assert await repo.mark_ledger_changes(holding, "ingest", 1000)
+        assert await mark_ledger(db) == (True, 12)  # skipped: the stand is locked
+    assert await mark_ledger(db) == (True, 20)
+    assert set(await marks(db)) == {"p1", "p2", "p3"}
+
+
+async def test_a_mark_the_evaluator_holds_is_waited_for_and_written_again(db: Database) -> None:
+    """The evaluator took p1's mark (its transaction open, evaluating a ledger that may miss
+    the rows being marked): the marks from the ledger wait for its commit, then mark p1
+    again, so the change is evaluated after all (ADR 0009, ADR 0024)."""
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    await mark(db, {"p1": date(2026, 3, 20)})
+    await ledger_at(db, 12, *LEDGER)
+    async with db.transaction() as evaluating:
+        assert await repo.take_marked(evaluating, 10) == {"p1": date(2026, 3, 20)}
+        marking = asyncio.create_task(mark_ledger(db))
+        await asyncio.sleep(0.3)
+        assert not marking.done()  # waiting for the evaluator's transaction
+    assert await marking == (True, 12)
+    assert {k: v[0] for k, v in (await marks(db)).items()} == {
+        "p1": date(2026, 3, 4),
+        "p2": date(2026, 3, 7),
+    }

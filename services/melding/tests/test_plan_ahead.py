@@ -61,7 +61,12 @@ BATCHES = [
 
 
 def batches() -> list[IngestBatch]:
-    return [decode_ingest_events(CTX, events) for events in BATCHES]
+    """The batches, their events at positions 1–11 of the feed."""
+    numbered = iter(range(1, 100))
+    return [
+        decode_ingest_events(CTX, [event | {"position": next(numbered)} for event in events])
+        for events in BATCHES
+    ]
 
 
 async def state(db: Database) -> dict[str, Any]:
@@ -75,7 +80,10 @@ async def state(db: Database) -> dict[str, Any]:
         hash_of = {p.id: p.pgn_hash for p in pupils}
         ledger = (
             await session.execute(
-                text("SELECT registratie_id, leerling_id, versie, datum, minuten FROM ledger")
+                text(
+                    "SELECT registratie_id, leerling_id, versie, datum, minuten, positie"
+                    " FROM ledger"
+                )
             )
         ).all()
         marks = (await session.execute(text("SELECT leerling_id, vanaf FROM te_evalueren"))).all()
@@ -137,18 +145,23 @@ async def test_planning_ahead_leaves_what_applying_in_turn_leaves(
     assert ahead == in_turn
     link = CTX.pseudonymiser.pseudonym
     a, c = link(A, "melding-link"), link(C, "melding-link")
+    b = link(B, "melding-link")
     # What that state is: r1 at version 2 (the older version 1 skipped), r2 written again,
-    # r3 withdrawn; A back in GM9901, C moved to GM9903; marks from each pupil's earliest day.
-    assert [r[:3] for r in in_turn["ledger"]] == [
-        ("r1", a, 2),
-        ("r2", a, 3),
-        ("r4", c, 1),
-        ("r5", link(B, "melding-link"), 1),
-        ("r6", c, 1),
+    # r3 withdrawn; A back in GM9901, C moved to GM9903. Each row carries the position of
+    # its batch (7, 11); marks only for what the rows do not show (ADR 0024): r1's earlier
+    # date (2 March, now the 5th), and the withdrawn r2's (A, 3 March) and r3's (B, 4 March).
+    assert [(*r[:3], r[-1]) for r in in_turn["ledger"]] == [
+        ("r1", a, 2, 7),
+        ("r2", a, 3, 11),
+        ("r4", c, 1, 7),
+        ("r5", b, 1, 7),
+        ("r6", c, 1, 11),
     ]
     assert {p[0]: p[2] for p in in_turn["pupils"]}[a] == "GM9901"
     assert {p[0]: p[2] for p in in_turn["pupils"]}[c] == "GM9903"
-    assert str(dict(in_turn["marks"])[a]) == "2026-03-02"  # text on SQLite
+    assert [(m, str(day)) for m, day in in_turn["marks"]] == sorted(  # text on SQLite
+        [(a, "2026-03-02"), (b, "2026-03-04")]
+    )
 
 
 async def test_a_pupil_a_batch_makes_has_the_facts_of_its_last_event(
@@ -158,6 +171,7 @@ async def test_a_pupil_a_batch_makes_has_the_facts_of_its_last_event(
     (it moved), and the same again after that."""
     await truncate(db_urls["melding"])
     events = [put("r1", A, 1, 2), put("r2", A, 1, 3, "GM9904"), put("r3", A, 1, 4, "GM9904")]
+    events = [event | {"position": n} for n, event in enumerate(events, 1)]
     db = Database(db_urls["melding"])
     try:
         async with db.transaction() as session:

@@ -37,7 +37,7 @@ PUPIL = (
 def ledger_row(registratie_id: str, leerling_id: str) -> tuple[Any, ...]:
     """In ``repo.LEDGER_COLUMNS`` order."""
     return (registratie_id, leerling_id, 1, date(2026, 1, 5), 60, "klokuur", 1.0, False,
-            "ongeoorloofd", None, False)  # fmt: skip
+            "ongeoorloofd", None, False, 1)  # fmt: skip
 
 
 @pytest_asyncio.fixture
@@ -78,7 +78,7 @@ async def test_a_ledger_row_needs_its_pupil_whichever_way_it_is_written(
         assert "p-nope" in await _refused(
             conn,
             "INSERT INTO ledger SELECT 'r4', 'p-nope', versie, datum, minuten, eenheid,"
-            " aantal_eenheden, alle_lessen_gemist, soort, categorie, luxe_verzuim"
+            " aantal_eenheden, alle_lessen_gemist, soort, categorie, luxe_verzuim, positie"
             " FROM ledger WHERE registratie_id = 'r1'",
         )
         await _refused(conn, "UPDATE ledger SET leerling_id = 'p-nope' WHERE registratie_id = 'r1'")
@@ -214,7 +214,7 @@ async def test_the_references_are_checked_on_sqlite_too(tmp_path: Path) -> None:
     db = Database(url)
     refusals = [
         "INSERT INTO ledger VALUES ('r2', 'p-nope', 1, '2026-01-05', 60, 'klokuur', 1.0, 0,"
-        " 'ongeoorloofd', NULL, 0)",
+        " 'ongeoorloofd', NULL, 0, 1)",
         "UPDATE ledger SET leerling_id = 'p-nope'",
         "INSERT INTO te_evalueren VALUES ('p-nope', '2026-01-05', CURRENT_TIMESTAMP)",
         "UPDATE te_evalueren SET leerling_id = 'p2'",

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -55,7 +56,10 @@ class LedgerEntry(Base):
     """One registration as melding needs it (no reason for authorised absence, no note)."""
 
     __tablename__ = "ledger"
-    __table_args__ = (Index("ix_ledger_leerling_datum", "leerling_id", "datum"),)
+    __table_args__ = (
+        Index("ix_ledger_leerling_datum", "leerling_id", "datum"),
+        Index("ix_ledger_positie", "positie"),
+    )
 
     registratie_id: Mapped[str] = mapped_column(code(36), primary_key=True)
     #: Refers to ``leerlingen.id``: checked by triggers, not a foreign key (ADR 0021).
@@ -69,6 +73,10 @@ class LedgerEntry(Base):
     soort: Mapped[str] = mapped_column(code(12))
     categorie: Mapped[str | None] = mapped_column(code(40), nullable=True)
     luxe_verzuim: Mapped[bool] = mapped_column(Boolean)
+    #: The position of ingest's feed up to which the batch that wrote this version was
+    #: (the consumer's cursor after it): the rows past :class:`LedgerGemarkeerd` are the
+    #: changes not marked for the rules yet (ADR 0024).
+    positie: Mapped[int] = mapped_column(BigInteger)
 
 
 class Melding(Base):
@@ -122,6 +130,17 @@ class TeEvalueren(Base):
     leerling_id: Mapped[str] = mapped_column(code(36), primary_key=True)
     vanaf: Mapped[date] = mapped_column(Date)
     gemarkeerd_op: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class LedgerGemarkeerd(Base):
+    """One row: the ledger's rows up to this position of ingest's feed are marked for the
+    rules (:class:`TeEvalueren`). Moved on, and the marks written, by the evaluator, in one
+    transaction; the consumer writes marks only for what its rows do not show (ADR 0024)."""
+
+    __tablename__ = "ledger_gemarkeerd"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    positie: Mapped[int] = mapped_column(BigInteger)
 
 
 class DuoOutbox(Base):

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Table, and_, func, or_, select, update
+from sqlalchemy import Table, and_, func, literal, or_, select, union, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verzuimhub_melding.models import (
+    CURSORS,
     DuoOutbox,
     LedgerEntry,
+    LedgerGemarkeerd,
     Leerling,
     Melding,
     SchoolBeleid,
@@ -35,6 +38,7 @@ L: Table = Leerling.__table__  # type: ignore[assignment]
 E: Table = LedgerEntry.__table__  # type: ignore[assignment]
 T: Table = TeEvalueren.__table__  # type: ignore[assignment]
 M: Table = Melding.__table__  # type: ignore[assignment]
+G: Table = LedgerGemarkeerd.__table__  # type: ignore[assignment]
 
 #: Statuses a gemeente can see (the school has sent them).
 VISIBLE_TO_GEMEENTE = (
@@ -116,6 +120,7 @@ LEDGER_COLUMNS = (
     "soort",
     "categorie",
     "luxe_verzuim",
+    "positie",
 )
 
 
@@ -274,45 +279,39 @@ async def release_leases(session: AsyncSession, ids: Sequence[int], next_attempt
         )
 
 
-async def mark_for_evaluation(
-    session: AsyncSession, changed: dict[str, date], new: Collection[str] = ()
-) -> None:
-    """Upsert marks, keeping the earliest changed date per pupil.
+async def mark_for_evaluation(session: AsyncSession, changed: dict[str, date]) -> None:
+    """Upsert marks, keeping the earliest changed date per pupil: the consumer's, for what
+    its ledger rows do not show (a registration withdrawn, or moved to a later date or
+    another pupil); :func:`mark_ledger_changes` marks the rest (ADR 0024).
 
-    A pupil already marked from an earlier or the same date is left as it is: during a
-    catch-up nearly every pupil of a batch is marked already, and rewriting its row (a new
-    row version and index entries) to store the same date cost more than the ledger rows
-    of the batch.
-
-    ``new``: pupils this transaction added (the feed consumer's), which no mark can refer
-    to yet: theirs are copied in, without the upsert's probe for a conflict. Should one be
-    there after all, the copy fails loudly."""
+    A pupil already marked from an earlier or the same date is left as it is (rewriting
+    its row to store the same date costs a new row version and index entries)."""
     if not changed:
         return
     now = datetime.now(UTC)
-    fresh = [(k, changed[k], now) for k in new if k in changed]
-    if fresh:
-        await copy_records(session, T, ("leerling_id", "vanaf", "gemarkeerd_op"), fresh)
-        if len(fresh) == len(changed):
-            return
-        copied = set(new)
-        changed = {k: v for k, v in changed.items() if k not in copied}
     if is_postgresql(session):
         # One statement however many pupils, as two arrays: a JSON recordset cost twice as
         # much (parsing every row's text and the same timestamp thousands of times).
         ids = sorted(changed)
         await pg_fetch_lists(session, _MARK_PG, [ids], [changed[i] for i in ids], now)
         return
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
     rows = [{"leerling_id": k, "vanaf": v, "gemarkeerd_op": now} for k, v in changed.items()]
-    stmt = sqlite_insert(T)
-    stmt = stmt.on_conflict_do_update(
+    await session.execute(_earliest_mark(_sqlite_insert(T)), rows)
+
+
+def _earliest_mark(stmt: Any) -> Any:
+    """``stmt`` (an INSERT of marks), keeping a mark's earlier date on a conflict."""
+    return stmt.on_conflict_do_update(
         index_elements=[T.c.leerling_id],
         set_={"vanaf": stmt.excluded.vanaf},
         where=stmt.excluded.vanaf < T.c.vanaf,
     )
-    await session.execute(stmt, rows)
+
+
+def _sqlite_insert(table: Table) -> Any:
+    from sqlalchemy.dialects.sqlite import insert
+
+    return insert(table)
 
 
 _MARK_PG = (
@@ -323,21 +322,84 @@ _MARK_PG = (
 )
 
 
-async def take_marked(
-    session: AsyncSession, limit: int, marked_before: datetime | None = None
-) -> dict[str, date]:
+async def mark_ledger_changes(session: AsyncSession, feed: str, span: int) -> bool:
+    """Mark the pupils of the ledger's rows written since the stand
+    (:class:`LedgerGemarkeerd`), each from its earliest changed date, and move the stand on:
+    up to the cursor of the consumer of ``feed`` (the rows at or below it are committed),
+    at most ``span`` positions at a time. Returns whether the stand reached the cursor
+    (or another replica is moving it: the stand is locked, SKIP LOCKED).
+
+    A mark is upserted as the consumer's were (ADR 0009): a mark the evaluator holds makes
+    this wait for its commit and then write a fresh one, so no change is evaluated on a
+    ledger that misses it. Over a catch-up, each pupil is marked once per call, not once
+    per batch that touched it (ADR 0024)."""
+    stand = await _stand(session)
+    if stand is None:
+        return True
+    cursor = (
+        await session.execute(select(CURSORS.c.position).where(CURSORS.c.feed == feed))
+    ).scalar_one_or_none() or 0
+    upto = min(cursor, stand + span)
+    if upto <= stand:
+        return True
+    changes = (
+        select(
+            E.c.leerling_id, func.min(E.c.datum), literal(datetime.now(UTC), T.c.gemarkeerd_op.type)
+        )
+        .where(E.c.positie > stand, E.c.positie <= upto)
+        .group_by(E.c.leerling_id)
+    )
+    insert = pg_insert(T) if is_postgresql(session) else _sqlite_insert(T)
+    stmt = _earliest_mark(insert.from_select(["leerling_id", "vanaf", "gemarkeerd_op"], changes))
+    async with index_scans_only(session):
+        await session.execute(stmt)
+    await session.execute(update(G).where(G.c.id == 1).values(positie=upto))
+    return upto == cursor
+
+
+async def _stand(session: AsyncSession) -> int | None:
+    """The stand, locked; ``None`` when another transaction holds it. Its row is made the
+    first time (as a consumer's cursor row is)."""
+    lock = select(G.c.positie).where(G.c.id == 1).with_for_update(skip_locked=True)
+    stand = (await session.execute(lock)).scalar_one_or_none()
+    if stand is not None:
+        return int(stand)
+    if (await session.execute(select(G.c.id))).first() is not None:
+        return None  # another replica is moving it
+    first = pg_insert(G) if is_postgresql(session) else _sqlite_insert(G)
+    await session.execute(first.values(id=1, positie=0).on_conflict_do_nothing())
+    return (await session.execute(lock)).scalar_one_or_none()
+
+
+#: For a process that watches melding's database from outside (tests, the benchmark):
+#: whether every change the consumer of ingest's feed applied is marked and evaluated.
+RULES_DONE_SQL = (
+    "SELECT NOT EXISTS (SELECT FROM te_evalueren)"
+    " AND coalesce((SELECT positie FROM ledger_gemarkeerd), 0)"
+    " >= coalesce((SELECT position FROM feed_cursors WHERE feed = 'ingest'), 0)"
+)
+
+
+async def waiting_count(session: AsyncSession) -> int:
+    """Pupils waiting for the rules: marked, or with ledger rows past the stand."""
+    stand = func.coalesce(select(G.c.positie).where(G.c.id == 1).scalar_subquery(), 0)
+    waiting = union(
+        select(T.c.leerling_id), select(E.c.leerling_id).where(E.c.positie > stand)
+    ).subquery()
+    async with index_scans_only(session):  # the rows past the stand: along its index
+        return int((await session.execute(select(func.count()).select_from(waiting))).scalar_one())
+
+
+async def take_marked(session: AsyncSession, limit: int) -> dict[str, date]:
     """Claim up to ``limit`` marked pupils (oldest first) and remove their marks."""
     if is_postgresql(session):
         # One statement: the oldest marks, claimed (locked, SKIP LOCKED) along the index on
         # ``gemarkeerd_op`` and deleted by their row address. Planned on an empty queue,
         # the claim sorted the whole queue, and the delete scanned it, each time it grew.
-        before = marked_before or datetime.max.replace(tzinfo=UTC)
         async with index_scans_only(session):
-            taken = await pg_fetch(session, _TAKE_PG, limit, before)
+            taken = await pg_fetch(session, _TAKE_PG, limit)
         return {leerling_id: vanaf for leerling_id, vanaf in taken}
     query = select(TeEvalueren.leerling_id, TeEvalueren.vanaf)
-    if marked_before is not None:
-        query = query.where(TeEvalueren.gemarkeerd_op < marked_before)
     rows = (
         await session.execute(
             query.order_by(TeEvalueren.gemarkeerd_op).limit(limit).with_for_update(skip_locked=True)
@@ -351,10 +413,6 @@ async def take_marked(
 
 _TAKE_PG = (
     "DELETE FROM te_evalueren WHERE ctid = ANY(ARRAY("
-    "SELECT ctid FROM te_evalueren WHERE gemarkeerd_op < $2 ORDER BY gemarkeerd_op LIMIT $1"
+    "SELECT ctid FROM te_evalueren ORDER BY gemarkeerd_op LIMIT $1"
     " FOR UPDATE SKIP LOCKED)) RETURNING leerling_id, vanaf"
 )
-
-
-async def marked_count(session: AsyncSession) -> int:
-    return int((await session.execute(select(func.count()).select_from(TeEvalueren))).scalar_one())

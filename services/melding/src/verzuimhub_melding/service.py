@@ -149,6 +149,9 @@ class IngestBatch:
 
     final: dict[str, tuple[str, Any]]
     link: dict[str, str]
+    #: The position of the batch's last event: the consumer's cursor once it is applied,
+    #: and what its ledger rows carry (ADR 0024).
+    position: int
 
 
 _Put = ev.struct_of(ev.RegistratieVoorMelding)
@@ -222,7 +225,7 @@ def _decoding(ctx: MeldingContext, content: bytes) -> Iterator[feed.Page | None]
         link[pgn] = ctx.pseudonymiser.pseudonym(pgn, LINK)
         if not n % _TURN:
             yield None
-    yield feed.Page(len(envelopes), last, IngestBatch(final, link))
+    yield feed.Page(len(envelopes), last, IngestBatch(final, link, last))
 
 
 def _decode_generally(ctx: MeldingContext, content: bytes) -> feed.Page:
@@ -231,6 +234,7 @@ def _decode_generally(ctx: MeldingContext, content: bytes) -> feed.Page:
 
 
 def decode_ingest_events(ctx: MeldingContext, events: Sequence[dict[str, Any]]) -> IngestBatch:
+    """Events of ingest's feed (each with its ``position``) as a batch."""
     final: dict[str, tuple[str, Any]] = {}
     # One validation call per batch (not per event): the per-call overhead dominated.
     kinds = [event.get("type") for event in events]
@@ -250,11 +254,8 @@ def decode_ingest_events(ctx: MeldingContext, events: Sequence[dict[str, Any]]) 
         elif kind == ev.REGISTRATIE_INGETROKKEN:
             gone = next(next_del)
             final[gone.registratie_id] = ("del", gone)
-    return _ingest_batch(ctx, final)
-
-
-def _ingest_batch(ctx: MeldingContext, final: dict[str, tuple[str, Any]]) -> IngestBatch:
-    return IngestBatch(final, {pgn: ctx.pseudonymiser.pseudonym(pgn, LINK) for pgn in _pgns(final)})
+    link = {pgn: ctx.pseudonymiser.pseudonym(pgn, LINK) for pgn in _pgns(final)}
+    return IngestBatch(final, link, int(events[-1]["position"]) if events else 0)
 
 
 def _pgns(final: dict[str, tuple[str, Any]]) -> set[str]:
@@ -292,11 +293,13 @@ async def plan_ingest_events(
 ) -> IngestPlan:
     """Read what ``batch`` (decoded by :func:`decode_ingest_feed`) needs (the ledger's
     versions of its registrations, its pupils) and work out its rows; written by
-    :func:`write_ingest_plan`, which also marks each affected pupil for evaluation (the
-    evaluator loop applies the rules). ``ahead``: the plan of the batch before it, being
+    :func:`write_ingest_plan`. Each ledger row carries the batch's position: the evaluator
+    loop marks its pupil for the rules from there (``repo.mark_ledger_changes``); the plan
+    marks only what the rows do not show: a registration withdrawn, or moved to a later
+    date or another pupil (ADR 0024). ``ahead``: the plan of the batch before it, being
     written while this one is planned (``FeedConsumer(prepare=)``, ADR 0022); what it
     writes is taken as written, whether this session sees it yet or not."""
-    final, link = batch.final, batch.link
+    final, link, position = batch.final, batch.link, batch.position
     stored = await repo.ledger_versions(session, final) if final else {}
     puts = [reg for op, reg in final.values() if op == "put"]
     # Most events repeat what melding knows of the pupil: a pupil row is written only when
@@ -365,20 +368,18 @@ async def plan_ingest_events(
             reg.soort,
             reg.categorie,
             reg.luxe_verzuim,
+            position,
         )
         previous = stored.get(reg.registratie_id)
         if previous is None:
             inserts.append(row)
         elif reg.versie >= previous[0]:
             updates.append(row)
-            touch(previous[1], previous[2])
+            if previous[1] != leerling_id or previous[2] < reg.datum:
+                touch(previous[1], previous[2])  # the new row shows neither
         else:
             continue
-        day = reg.datum
-        ledger[reg.registratie_id] = (reg.versie, leerling_id, day)
-        marked = changed.get(leerling_id)  # touch(), inline: once per event
-        if marked is None or day < marked:
-            changed[leerling_id] = day
+        ledger[reg.registratie_id] = (reg.versie, leerling_id, reg.datum)
     deletions = []
     for op, gone in final.values():
         if op == "del" and gone.registratie_id in stored:
@@ -398,31 +399,33 @@ async def plan_ingest_events(
     )
 
 
-async def write_ingest_plan(session: AsyncSession, plan: IngestPlan) -> int:
-    """Write a batch's plan; returns how many pupils were marked for evaluation."""
+async def write_ingest_plan(session: AsyncSession, plan: IngestPlan) -> None:
+    """Write a batch's plan."""
     await repo.insert_leerlingen(session, plan.new_pupils)
     await repo.update_leerlingen(session, plan.pupil_updates)
     await repo.upsert_ledger(session, plan.inserts, plan.updates)
     await repo.delete_ledger(session, plan.deletions)
-    new = [pupil["id"] for pupil in plan.new_pupils]
-    await repo.mark_for_evaluation(session, plan.changed, new)
-    return len(plan.changed)
+    await repo.mark_for_evaluation(session, plan.changed)
+
+
+#: Feed positions the ledger's marks move on in one transaction at most.
+MARK_SPAN = 50_000
+
+
+async def mark_ledger_changes(session: AsyncSession, feed: str = "ingest") -> bool:
+    """Mark the pupils of the ledger's rows the consumer of ``feed`` wrote since the last
+    call, for the rules; whether all are marked (see ``repo.mark_ledger_changes``)."""
+    return await repo.mark_ledger_changes(session, feed, MARK_SPAN)
 
 
 def _facts(current: tuple[Any, ...], now: datetime) -> dict[str, Any]:
     return dict(zip(repo.PUPIL_FACTS, current, strict=True), gewijzigd_op=now)
 
 
-async def evaluate_pending(
-    session: AsyncSession,
-    ctx: MeldingContext,
-    limit: int = 500,
-    marked_before: datetime | None = None,
-) -> int:
-    """Evaluate up to ``limit`` marked pupils (only those marked before ``marked_before``,
-    when given), each once however many events touched it, and clear their marks in the
-    same transaction (SKIP LOCKED: replicas share the work)."""
-    marked = await repo.take_marked(session, limit, marked_before)
+async def evaluate_pending(session: AsyncSession, ctx: MeldingContext, limit: int = 500) -> int:
+    """Evaluate up to ``limit`` marked pupils, each once however many events touched it, and
+    clear their marks in the same transaction (SKIP LOCKED: replicas share the work)."""
+    marked = await repo.take_marked(session, limit)
     if marked:
         await evaluate_leerlingen(session, ctx, marked)
     return len(marked)

@@ -33,8 +33,8 @@ class MeldingSettings(ServiceSettings):
     evaluation_defer_seconds: float = Field(
         5.0,
         ge=0,
-        description="While the consumer catches up on a backlog, pupils marked less than this "
-        "long ago wait for the rules (later events would mark them again).",
+        description="While the consumer catches up on a backlog, the rules run in rounds this "
+        "far apart (later events would change the same pupils again).",
     )
     duo_url: str = Field("http://127.0.0.1:8004", description="Base URL of DUO (ROD).")
     duo_timeout_seconds: float = Field(10.0, description="Timeout of one call to DUO.")

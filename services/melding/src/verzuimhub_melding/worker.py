@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -101,8 +102,8 @@ def ingest_consumer(app: FastAPI, client: Any) -> FeedConsumer:
 
 
 def marks_waiting(app: FastAPI) -> asyncio.Event:
-    """Set when this replica's consumer committed a batch (and so, likely, marks): the
-    evaluator wakes at once instead of at its next poll. Marks written by other replicas
+    """Set when this replica's consumer committed a batch (ledger rows to mark): the
+    evaluator wakes at once instead of at its next poll. Batches written by other replicas
     are found by that poll."""
     event: asyncio.Event | None = getattr(app.state, "marks_waiting", None)
     if event is None:
@@ -121,23 +122,20 @@ def _lag_watch(app: FastAPI) -> Any:
         was = getattr(app.state, "catching_up", False)
         app.state.catching_up = lag > settings.feed_batch_size
         if was and not app.state.catching_up:
-            marks_waiting(app).set()  # the deferred marks may be evaluated now
+            marks_waiting(app).set()  # the deferred changes may be evaluated now
 
     return on_lag
 
 
 async def catch_up(app: FastAPI, client: Any) -> int:
-    """Consume ingest's feed until it is idle, then evaluate every marked pupil: what the two
-    loops do together, in one call (for tests and tools). Returns the events applied."""
+    """Consume ingest's feed until it is idle, then evaluate every changed pupil: what the
+    two loops do together, in one call (for tests and tools). Returns the events applied."""
     consumer = ingest_consumer(app, client)
     applied = 0
     while n := await consumer.step():
         applied += n
-    db: Database = app.state.db
-    while True:
-        async with db.transaction() as session:
-            if not await service.evaluate_pending(session, app.state.melding):
-                return applied
+    await rules_round(app)
+    return applied
 
 
 async def consume_ingest(app: FastAPI, stop: asyncio.Event) -> None:
@@ -296,7 +294,7 @@ async def housekeeping_once(app: FastAPI) -> None:
     async with db.transaction() as session:
         stats = await repo.outbox_stats(session, now)
         overdue = await repo.overdue_concepts(session, ctx.today())
-        marked = await repo.marked_count(session)
+        waiting = await repo.waiting_count(session)
         for m in overdue:
             policy = await repo.beleid(session, m.brin)
             if policy and policy.automatisch_doorsturen and policy.standaard_bevestiging_sealed:
@@ -311,7 +309,7 @@ async def housekeeping_once(app: FastAPI) -> None:
     )
     metrics.set_gauge("duo_outbox_dead", "Outbox items in the dead-letter state.", stats["dead"])
     metrics.set_gauge(
-        "leerlingen_te_evalueren", "Pupils whose ledger changed, waiting for the rules.", marked
+        "leerlingen_te_evalueren", "Pupils whose ledger changed, waiting for the rules.", waiting
     )
     metrics.set_gauge(
         "meldingen_overdue", "Concepts past their 5-working-day deadline.", float(len(overdue))
@@ -385,26 +383,51 @@ def _today() -> date:
 
 
 async def evaluate_marked(app: FastAPI, stop: asyncio.Event) -> None:
-    """The rules, for each pupil the consumer marked: once per pupil however many events.
+    """The rules, for each pupil whose ledger changed: once per pupil however many events.
 
-    While the consumer catches up on a backlog (a replay, a restart after an outage), a pupil
-    evaluated now would very likely be marked again by the next batches: the rules wait for
-    marks younger than ``evaluation_defer_seconds`` and leave the CPU to the consumer. The
-    wait is bounded by that setting; at the head of the feed (the usual case) marks are
-    evaluated at once (ADR 0009): this replica's consumer wakes the loop as it commits a
-    batch; marks of other replicas are found by polling."""
+    Each round marks the pupils of the ledger's rows written since the last round, then
+    evaluates every marked pupil (ADR 0024). While the consumer catches up on a backlog (a
+    replay, a restart after an outage), a pupil evaluated now would very likely change
+    again in the next batches: rounds start ``evaluation_defer_seconds`` apart, and leave
+    the CPU to the consumer in between. At the head of the feed (the usual case) a round
+    starts at once: this replica's consumer wakes the loop as it commits a batch; other
+    replicas' batches are found by polling (ADR 0009)."""
     settings: MeldingSettings = app.state.settings
+    wake = marks_waiting(app)
+    last_round = time.monotonic()
+    while not stop.is_set():
+        if getattr(app.state, "catching_up", False):
+            rest = last_round + settings.evaluation_defer_seconds - time.monotonic()
+            if rest > 0:
+                wake.clear()
+                if await sleep_or_stop(stop, rest, wake):
+                    return
+                continue
+        wake.clear()  # before looking: batches committed from here on wake the next rest
+        last_round = time.monotonic()
+        if not await rules_round(app, stop) and await sleep_or_stop(
+            stop, settings.worker_interval_seconds, wake
+        ):
+            return
+
+
+async def rules_round(app: FastAPI, stop: asyncio.Event | None = None) -> int:
+    """Mark the ledger's changes, then evaluate the marked pupils, 500 to a transaction,
+    until none is left (or ``stop`` is set); returns how many were evaluated."""
     db: Database = app.state.db
     ctx: service.MeldingContext = app.state.melding
-    defer = timedelta(seconds=settings.evaluation_defer_seconds)
-    wake = marks_waiting(app)
-    while not stop.is_set():
-        wake.clear()  # before looking: marks committed from here on wake the next rest
-        before = datetime.now(UTC) - defer if getattr(app.state, "catching_up", False) else None
+    while True:
         async with db.transaction() as session:
-            evaluated = await service.evaluate_pending(session, ctx, marked_before=before)
-        if evaluated == 0 and await sleep_or_stop(stop, settings.worker_interval_seconds, wake):
-            return
+            if await service.mark_ledger_changes(session):
+                break
+    evaluated = 0
+    while stop is None or not stop.is_set():
+        async with db.transaction() as session:
+            n = await service.evaluate_pending(session, ctx)
+        if not n:
+            break
+        evaluated += n
+    return evaluated
 
 
 workers: list[Worker] = [
