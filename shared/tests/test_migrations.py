@@ -85,33 +85,11 @@ async def test_bytewise_migration_goes_down_and_up_again(pg: PostgresServer) -> 
     """Melding's keys carry foreign keys (up to revision 0005; since 0006 triggers check
     the pupil references, ADR 0021): the collation changes with them, both ways, on a
     database that holds rows, and the references go from triggers to keys and back."""
-    from alembic import command
-    from sqlalchemy import text
-
-    from verzuimhub_shared.migrations import alembic_config
-
     package = service("melding").migrations_package or ""
     url = pg.url_for(await pg.create_database("vzh_test_collation"))
     await upgrade(package, url)
-    engine = make_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO leerlingen VALUES ('p1', 'h', 's', '12AB', '00', '2012-01-01',"
-                    " 'GM0363', 'po', NULL, now())"
-                )
-            )
-            await conn.execute(text("INSERT INTO te_evalueren VALUES ('p1', '2026-01-05', now())"))
-
-            def down_one(c: Any) -> None:
-                cfg = alembic_config(package, url)
-                cfg.attributes["connection"] = c
-                command.downgrade(cfg, "0004")  # before the collation (0005)
-
-            await conn.run_sync(down_one)
-    finally:
-        await engine.dispose()
+    mark = "INSERT INTO te_evalueren VALUES ('p1', '2026-01-05', now())"
+    await _melding_at(url, "0004", PUPIL, mark, down=True)  # before the collation (0005)
     assert set((await _collations(url)).values()) == {None}
     assert await _pupil_references(url) == ({"ledger", "meldingen", "te_evalueren"}, set())
     await upgrade(package, url)
@@ -139,6 +117,38 @@ async def _pupil_references(url: str) -> tuple[set[str], set[str]]:
     return {row[0] for row in keys}, {row[0] for row in triggers}
 
 
+#: A pupil, as melding's database holds one from revision 0004 on.
+PUPIL = (
+    "INSERT INTO leerlingen VALUES ('p1', 'h', 's', '12AB', '00', '2012-01-01', 'GM0363',"
+    " 'po', NULL, CURRENT_TIMESTAMP)"
+)
+
+
+async def _melding_at(url: str, revision: str, *statements: str, down: bool = False) -> None:
+    """Run ``statements`` on melding's database, then migrate it up (or down) to
+    ``revision``, in one transaction."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from verzuimhub_shared.migrations import alembic_config
+
+    migrate = command.downgrade if down else command.upgrade
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            for statement in statements:
+                await conn.execute(text(statement))
+
+            def run(c: Any) -> None:
+                cfg = alembic_config(service("melding").migrations_package or "", url)
+                cfg.attributes["connection"] = c
+                migrate(cfg, revision)
+
+            await conn.run_sync(run)
+    finally:
+        await engine.dispose()
+
+
 @pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
 async def test_ledger_positions_migrate_both_ways(
     pg: PostgresServer, tmp_path: Path, dialect: str
@@ -146,50 +156,19 @@ async def test_ledger_positions_migrate_both_ways(
     """Melding's revision 0007 (ADR 0024): rows written before it carry position 0 (they
     were marked when written, and are not marked again); going down, rows past the stand
     are marked as the consumer marked them before, so no change is left unevaluated."""
-    from alembic import command
     from sqlalchemy import text
 
     from verzuimhub_melding import repository as repo
     from verzuimhub_shared.db import Database
-    from verzuimhub_shared.migrations import alembic_config
 
-    package = service("melding").migrations_package or ""
     if dialect == "postgresql":
         url = pg.url_for(await pg.create_database("vzh_test_positions"))
     else:
         url = f"sqlite+aiosqlite:///{tmp_path / 'melding.db'}"
-
-    async def to(revision: str, way: Any = command.upgrade) -> None:
-        engine = make_engine(url)
-        try:
-            async with engine.begin() as conn:
-
-                def run(c: Any) -> None:
-                    cfg = alembic_config(package, url)
-                    cfg.attributes["connection"] = c
-                    way(cfg, revision)
-
-                await conn.run_sync(run)
-        finally:
-            await engine.dispose()
-
     row = "'{r}', 'p1', 1, '{day}', 60, 'klokuur', 1.0, false, 'ongeoorloofd', NULL, false"
-    await to("0006")
-    db = Database(url)
-    try:
-        async with db.transaction() as session:
-            await session.execute(
-                text(
-                    "INSERT INTO leerlingen VALUES ('p1', 'h', 's', '12AB', '00', '2012-01-01',"
-                    " 'GM0363', 'po', NULL, CURRENT_TIMESTAMP)"
-                )
-            )
-            await session.execute(
-                text(f"INSERT INTO ledger VALUES ({row.format(r='r1', day='2026-01-05')})")
-            )
-    finally:
-        await db.dispose()
-    await to("head")
+    await _melding_at(url, "0006")
+    early = f"INSERT INTO ledger VALUES ({row.format(r='r1', day='2026-01-05')})"
+    await _melding_at(url, "head", PUPIL, early)
     db = Database(url)
     try:
         async with db.transaction() as session:
@@ -203,6 +182,6 @@ async def test_ledger_positions_migrate_both_ways(
             await session.execute(text(f"INSERT INTO ledger VALUES ({late})"))
     finally:
         await db.dispose()
-    await to("0006", command.downgrade)
+    await _melding_at(url, "0006", down=True)
     marks = await fetch_rows(url, "SELECT leerling_id, vanaf FROM te_evalueren")
     assert [(m[0], str(m[1])) for m in marks] == [("p1", "2026-01-07")]
