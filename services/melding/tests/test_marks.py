@@ -193,6 +193,26 @@ async def test_the_marks_move_on_a_span_at_a_time(db: Database) -> None:
     assert set(await marks(db)) == {"p1", "p2", "p3"}
 
 
+async def test_the_marks_follow_a_cursor_moved_back(db: Database) -> None:
+    """A cursor set back (an operator replaying the feed): the stand follows it, and the
+    rows the replay writes again are marked, though the stand had passed them."""
+    await ledger_at(db, 20, *LEDGER)
+    assert await mark_ledger(db) == (True, 20)
+    async with db.transaction() as session:
+        await session.execute(text("DELETE FROM te_evalueren"))
+    await ledger_at(db, 6)
+    assert await mark_ledger(db) == (True, 6)
+    assert await marks(db) == {}
+    async with db.transaction() as session:  # the replay writes r3 again, at 12
+        await session.execute(text("UPDATE ledger SET versie = 2 WHERE registratie_id = 'r3'"))
+        await session.execute(text("UPDATE feed_cursors SET position = 12"))
+    assert await mark_ledger(db) == (True, 12)
+    assert {k: v[0] for k, v in (await marks(db)).items()} == {
+        "p1": date(2026, 3, 4),  # r2, at 8
+        "p2": date(2026, 3, 7),  # r3, at 12
+    }
+
+
 async def test_marks_from_the_ledger_keep_an_earlier_date(db: Database) -> None:
     await mark(db, {"p1": date(2026, 3, 1), "p2": date(2026, 3, 9)})
     before = await marks(db)

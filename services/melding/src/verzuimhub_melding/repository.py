@@ -340,8 +340,11 @@ async def mark_ledger_changes(session: AsyncSession, feed: str, span: int) -> bo
     cursor = (
         await session.execute(select(CURSORS.c.position).where(CURSORS.c.feed == feed))
     ).scalar_one_or_none() or 0
+    if cursor < stand:  # the cursor was moved back (a replay): rows from there are new
+        await session.execute(update(G).where(G.c.id == 1).values(positie=cursor))
+        return True
     upto = min(cursor, stand + span)
-    if upto <= stand:
+    if upto == stand:
         return True
     changes = (
         select(

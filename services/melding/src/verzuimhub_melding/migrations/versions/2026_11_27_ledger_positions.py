@@ -19,8 +19,9 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     # The rows written so far were marked when they were written (position 0: before
-    # any; the stand's row is made by its first use, at 0). SQLite adds a NOT NULL column only with a default, and drops one only by
-    # copying the table (and losing its triggers): there the default stays.
+    # any; the stand's row is made by its first use, at 0). SQLite adds a NOT NULL
+    # column only with a default, and drops one only by copying the table (and losing
+    # its triggers): there the default stays.
     op.add_column(
         'ledger', sa.Column('positie', sa.BigInteger(), nullable=False, server_default='0')
     )
