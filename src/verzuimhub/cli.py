@@ -271,16 +271,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Young collections wait for this many more container objects allocated than freed: more
+#: than a batch of 5,000 registrations or events keeps alive at its peak, so none runs
+#: in the middle of one (docs/benchmarks.md, seventeenth session).
+YOUNG_GENERATION = 200_000
+
+
 def _settle_garbage_collector() -> None:
     """What was built to start (modules, models, schemas: long-lived) is moved out of the
     collector's way, and young collections run less often: a batch of thousands of events
     makes dicts by the ten thousand, and the collector spent ~15 % of ingest's CPU on a
-    batch walking objects that live as long as the process."""
+    batch walking objects that live as long as the process. The objects of a batch are
+    freed by their reference counts once it is written; a young collection that runs
+    while they are alive walks them all for nothing (~10 ms each in melding's replay,
+    ~16 of them: ~1.5 µs of CPU per event)."""
     import gc
 
     gc.collect()
     gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
+    gc.set_threshold(YOUNG_GENERATION, 20, 20)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
