@@ -273,7 +273,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 #: Young collections wait for this many more container objects allocated than freed: more
 #: than a batch of 5,000 registrations or events keeps alive at its peak, so none runs
-#: in the middle of one (docs/benchmarks.md, seventeenth session).
+#: in the middle of one (ADR 0025).
 YOUNG_GENERATION = 200_000
 
 
