@@ -104,8 +104,8 @@ async def test_a_mark_keeps_the_earliest_date_and_is_not_rewritten_otherwise(
 
 
 async def test_pupils_are_marked_whatever_their_ids_hold(db: Database) -> None:
-    """Ids go to PostgreSQL as one string when they can (``db.text_list``); an id holding
-    the separator sends them as an array, and each pupil gets its own mark."""
+    """An id holding a comma (the separator of ``db.text_list``, which the marks' upsert
+    used until ADR 0024 made the consumer's marks rare) gets its own mark, as any other."""
     await mark(db, {"p1": date(2026, 3, 10), "p,4": date(2026, 3, 11)})
     await mark(db, {"p2": date(2026, 3, 12), "p3": date(2026, 3, 13)})
     assert {k: v[0] for k, v in (await marks(db)).items()} == {

@@ -302,18 +302,23 @@ def _connection_lost(exc: Exception) -> DBAPIError:
     return DBAPIError(None, None, exc, connection_invalidated=True)
 
 
+def dialect_insert(session: Tx, table: Any) -> Any:
+    """An INSERT into ``table`` in the session's dialect (PostgreSQL's or SQLite's): the
+    one with ``on_conflict_do_nothing`` and ``on_conflict_do_update``."""
+    if is_postgresql(session):
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
+
+
 async def insert_ignore(session: AsyncSession, table: Any, rows: list[dict[str, Any]]) -> int:
     """INSERT … ON CONFLICT DO NOTHING on PostgreSQL and SQLite; returns rows inserted."""
     if not rows:
         return 0
-    if is_postgresql(session):
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        stmt: Any = pg_insert(table).on_conflict_do_nothing()
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt = sqlite_insert(table).on_conflict_do_nothing()
+    stmt = dialect_insert(session, table).on_conflict_do_nothing()
     result = await session.execute(stmt, rows)
     return int(getattr(result, "rowcount", 0) or 0)
 
@@ -343,9 +348,7 @@ async def bulk_insert(
         found = await pg_fetch(session, sql, json_rows(rows))
         return [row[0] for row in found] if returning else []
     session = orm_session(session)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    stmt: Any = sqlite_insert(table)
+    stmt: Any = dialect_insert(session, table)
     if ignore_conflicts:
         stmt = stmt.on_conflict_do_nothing()
     if returning:

@@ -73,8 +73,8 @@ class LedgerEntry(Base):
     soort: Mapped[str] = mapped_column(code(12))
     categorie: Mapped[str | None] = mapped_column(code(40), nullable=True)
     luxe_verzuim: Mapped[bool] = mapped_column(Boolean)
-    #: The position of ingest's feed up to which the batch that wrote this version was
-    #: (the consumer's cursor after it): the rows past :class:`LedgerGemarkeerd` are the
+    #: The last feed position of the batch that wrote this version (the consumer's cursor
+    #: once it committed): the rows past :class:`LedgerGemarkeerd`'s position are the
     #: changes not marked for the rules yet (ADR 0024).
     positie: Mapped[int] = mapped_column(BigInteger)
 

@@ -8,7 +8,6 @@ from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Table, and_, func, literal, or_, select, union, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verzuimhub_melding.models import (
@@ -27,10 +26,11 @@ from verzuimhub_shared.db import (
     copy_records,
     copy_rows,
     delete_by_keys,
+    dialect_insert,
     index_scans_only,
+    insert_ignore,
     is_postgresql,
     pg_fetch,
-    pg_fetch_lists,
     planner_settings,
     rows_by_keys,
 )
@@ -286,18 +286,14 @@ async def mark_for_evaluation(session: AsyncSession, changed: dict[str, date]) -
     another pupil); :func:`mark_ledger_changes` marks the rest (ADR 0024).
 
     A pupil already marked from an earlier or the same date is left as it is (rewriting
-    its row to store the same date costs a new row version and index entries)."""
+    its row to store the same date costs a new row version and index entries). The marks
+    go in the order of the pupils' ids, as :func:`mark_ledger_changes`' do: two writers
+    of marks that lock them in the same order never wait for each other in a circle."""
     if not changed:
         return
     now = datetime.now(UTC)
-    if is_postgresql(session):
-        # One statement however many pupils, as two arrays: a JSON recordset cost twice as
-        # much (parsing every row's text and the same timestamp thousands of times).
-        ids = sorted(changed)
-        await pg_fetch_lists(session, _MARK_PG, [ids], [changed[i] for i in ids], now)
-        return
-    rows = [{"leerling_id": k, "vanaf": v, "gemarkeerd_op": now} for k, v in changed.items()]
-    await session.execute(_earliest_mark(_sqlite_insert(T)), rows)
+    rows = [{"leerling_id": k, "vanaf": changed[k], "gemarkeerd_op": now} for k in sorted(changed)]
+    await session.execute(_earliest_mark(dialect_insert(session, T)), rows)
 
 
 def _earliest_mark(stmt: Any) -> Any:
@@ -307,20 +303,6 @@ def _earliest_mark(stmt: Any) -> Any:
         set_={"vanaf": stmt.excluded.vanaf},
         where=stmt.excluded.vanaf < T.c.vanaf,
     )
-
-
-def _sqlite_insert(table: Table) -> Any:
-    from sqlalchemy.dialects.sqlite import insert
-
-    return insert(table)
-
-
-_MARK_PG = (
-    "INSERT INTO te_evalueren (leerling_id, vanaf, gemarkeerd_op) "
-    "SELECT leerling_id, vanaf, $3 FROM unnest({0}, $2::date[]) AS x(leerling_id, vanaf)"
-    " ON CONFLICT (leerling_id) DO UPDATE SET vanaf = excluded.vanaf"
-    " WHERE excluded.vanaf < te_evalueren.vanaf"
-)
 
 
 async def mark_ledger_changes(session: AsyncSession, feed: str, span: int) -> bool:
@@ -352,11 +334,9 @@ async def mark_ledger_changes(session: AsyncSession, feed: str, span: int) -> bo
         )
         .where(E.c.positie > stand, E.c.positie <= upto)
         .group_by(E.c.leerling_id)
-        # In the order of the pupils' ids, as the consumer's marks go in: two writers of
-        # marks that lock them in the same order never wait for each other in a circle.
-        .order_by(E.c.leerling_id)
+        .order_by(E.c.leerling_id)  # as the consumer's marks go in (mark_for_evaluation)
     )
-    insert = pg_insert(T) if is_postgresql(session) else _sqlite_insert(T)
+    insert = dialect_insert(session, T)
     stmt = _earliest_mark(insert.from_select(["leerling_id", "vanaf", "gemarkeerd_op"], changes))
     async with planner_settings(session, enable_seqscan="off"):  # along the position's index
         await session.execute(stmt)
@@ -373,8 +353,7 @@ async def _stand(session: AsyncSession) -> int | None:
         return int(stand)
     if (await session.execute(select(G.c.id))).first() is not None:
         return None  # another replica is moving it
-    first = pg_insert(G) if is_postgresql(session) else _sqlite_insert(G)
-    await session.execute(first.values(id=1, positie=0).on_conflict_do_nothing())
+    await insert_ignore(session, G, [{"id": 1, "positie": 0}])
     return (await session.execute(lock)).scalar_one_or_none()
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import case, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from verzuimhub_shared.db import is_postgresql, json_rows, recordset
+from verzuimhub_shared.db import dialect_insert, is_postgresql, json_rows, recordset
 from verzuimhub_swv_aggregate.models import Rollup, VrijstellingStroom
 
 
@@ -33,9 +33,7 @@ async def _add(
         )
         await session.execute(text(sql), {"rows": json_rows(rows)})
         return
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    stmt = sqlite_insert(table)
+    stmt = dialect_insert(session, table)
     stmt = stmt.on_conflict_do_update(
         index_elements=keys, set_={value: table.c[value] + stmt.excluded[value]}
     )
