@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import orjson
 from sqlalchemy import text
 
 from verzuimhub.testing import truncate
@@ -53,7 +54,6 @@ async def test_concurrent_writers_never_make_a_reader_skip(db_urls: dict[str, st
             finished = done.is_set()
             async with db.transaction() as session:
                 batch = await feed.read_batch(session, FEED, "melding", cursor, 50)
-            import orjson
 
             events = orjson.loads(batch)
             for event in events:
@@ -101,7 +101,6 @@ async def test_rolled_back_append_leaves_no_gap_visible(db_urls: dict[str, str])
             body = await feed.read_batch(session, FEED, "melding", 0, 10)
     finally:
         await db.dispose()
-    import orjson
 
     events = orjson.loads(body)
     assert [e["data"]["n"] for e in events] == [1, 3]
@@ -123,6 +122,50 @@ async def test_sealed_events_are_not_readable_at_rest(db_urls: dict[str, str]) -
         await db.dispose()
     assert "123456782" not in raw
     assert b"123456782" in served
+
+
+async def test_an_envelope_is_stored_unpositioned_and_served_with_its_rows_position(
+    db_urls: dict[str, str],
+) -> None:
+    """ADR 0026: an envelope is made (and sealed) before its position is known, stored with
+    position 0, and served with its row's; an envelope stored before, which carries its own
+    position, is served as it was stored. On both kinds of transaction."""
+    await truncate(db_urls["ingest"])
+    sealer = Sealer({"k1": "secret-one"}, "k1")
+    db = Database(db_urls["ingest"])
+    old = (
+        '{"specversion":"1.0","id":"old","source":"u","type":"t","time":"2026-01-05T00:00:00Z",'
+        '"datacontenttype":"application/json","position":3,"data":{"n":3}}'
+    )
+    try:
+        async with db.transaction() as session:
+            await feed.append(session, FEED, [feed.Event("melding", "t", {"n": 1})], source="u")
+        async with db.direct_transaction() as tx:
+            event = feed.Event("melding", "t", {"n": 2}, seal=True)
+            await feed.append(tx, FEED, [event], source="u", sealer=sealer)
+        async with db.transaction() as session:
+            await session.execute(
+                text(
+                    "INSERT INTO feed_events VALUES "
+                    "(3, 'melding', 'old', 't', NULL, now(), false, :body)"
+                ),
+                {"body": old},
+            )
+            await session.execute(text("UPDATE feed_counter SET last_position = 3"))
+        async with db.transaction() as session:
+            query = "SELECT sealed, body FROM feed_events ORDER BY position"
+            rows = await session.execute(text(query))
+            stored = [sealer.open(body, "melding") if sealed else body for sealed, body in rows]
+            served = await feed.read_batch(session, FEED, "melding", 0, 10, sealer)
+    finally:
+        await db.dispose()
+    assert [orjson.loads(body)["position"] for body in stored] == [0, 0, 3]
+    events = orjson.loads(served)
+    assert [e["position"] for e in events] == [1, 2, 3]
+    assert [e["data"]["n"] for e in events] == [1, 2, 3]
+    assert served.split(b",\n")[2] == old.encode() + b"]"
+    # One "position" in each served envelope, not a second one beside the stored 0.
+    assert [part.count(b'"position"') for part in served.split(b",\n")] == [1, 1, 1]
 
 
 async def test_two_consumer_replicas_apply_every_event_exactly_once(
@@ -223,7 +266,6 @@ async def test_a_page_is_read_along_the_index_whatever_the_statistics(
             sorting = (await session.execute(text("SHOW enable_sort"))).scalar_one()
     finally:
         await db.dispose()
-    import orjson
 
     assert [e["data"]["i"] for e in orjson.loads(body)] == list(range(1000, 1100))
     assert fetched <= 200, f"{fetched} rows fetched for a page of 100"
@@ -236,7 +278,6 @@ async def test_a_page_is_served_one_event_per_line(
     """Events with line breaks, commas and brackets in their values, sealed and not: the
     page is one JSON array with a line break only between events, and each line is one of
     the page's events, in order."""
-    import orjson
 
     await truncate(db_urls["ingest"])
     sealer = Sealer({"k1": "secret-one"}, "k1")

@@ -125,12 +125,10 @@ async def test_a_group_that_fails_is_retried_item_by_item(
 
     real_insert = repository.insert_registraties
 
-    async def insert_failing_for_one(
-        session: Any, rows: Any, *, reserve: int = 0
-    ) -> tuple[set[str], int | None]:
+    async def insert_failing_for_one(session: Any, rows: Any) -> set[str]:
         if any(row["school_registratie_id"] == "poison" for row in rows):
             raise DBAPIError("INSERT INTO registraties", None, Exception("injected failure"))
-        return await real_insert(session, rows, reserve=reserve)
+        return await real_insert(session, rows)
 
     monkeypatch.setattr(repository, "insert_registraties", insert_failing_for_one)
     school = auth("school", brins=["99AA"])

@@ -1,6 +1,8 @@
-"""A group of single registrations is three round trips to PostgreSQL (ADR 0019), with the
-meaning of the seven it used to be: the day totals are read after the row locks are held,
-and the feed's positions are taken in the insert's statement without ever leaving a gap."""
+"""A group of single registrations is two round trips to PostgreSQL (ADR 0019, 0026), with
+the meaning of the seven it used to be: the day totals are read after the row locks are
+held; the writes go with the commit, the feed's positions taken there without ever leaving
+a gap; and a registration that a concurrent twin committed first makes the group run
+again."""
 
 from __future__ import annotations
 
@@ -10,9 +12,12 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
+import orjson
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
-from verzuimhub.testing import make_bsn, registratie, truncate
+from verzuimhub.testing import fetch_rows, make_bsn, registratie, truncate
 from verzuimhub_ingest import repository as repo
 from verzuimhub_ingest.models import FEED
 from verzuimhub_shared import feed
@@ -98,35 +103,70 @@ async def test_the_day_totals_are_read_after_the_row_locks_are_held(
     assert sorted((d.id, d.minuten) for d in days) == [("id-x", 120), ("id-y", 30)]
 
 
-async def test_the_insert_takes_the_feeds_positions_unless_a_twin_won_a_row(
+async def test_the_writes_go_with_the_commit_and_the_positions_leave_no_gap(
     db: Database,
 ) -> None:
-    """Every row inserted: the counter advances in the insert's own statement, and the
-    append uses those positions. A row already there: the counter is left alone, and the
-    append takes positions for the events that remain. No gap either way."""
+    """The rows and the feed's events go with the commit; the counter advances there, by
+    the events' number, and each event is served with its row's position."""
     start = await _counter(db)
     events = [feed.Event("melding", "t", {"n": n}) for n in range(4)]
     async with db.direct_transaction() as tx:
-        inserted, last = await repo.insert_registraties(
-            tx, [_row("id-a", "a", 10), _row("id-b", "b", 10)], reserve=4
-        )
+        rows = [_row("id-a", "a", 10), _row("id-b", "b", 10)]
+        inserted = await repo.insert_registraties(tx, rows)
         assert inserted == {"id-a", "id-b"}
-        assert last == start + 4
-        positions = await feed.append(tx, FEED, events, source="test", advanced_to=last)
-    assert positions == list(range(start + 1, start + 5))
-    assert await _counter(db) == start + 4
-
+        await feed.append(tx, FEED, events, source="test")
+        assert await _counter(db) == start, "the counter moved before the commit"
+        [[seen]] = await pg_fetch(tx, "SELECT count(*) FROM registraties")
+        assert seen == 0, "the rows were written before the commit"
     async with db.direct_transaction() as tx:
-        inserted, last = await repo.insert_registraties(
-            tx,
-            [_row("id-a2", "a", 10), _row("id-c", "c", 10)],
-            reserve=4,  # "a" is taken
-        )
-        assert inserted == {"id-c"}
-        assert last is None
-        positions = await feed.append(tx, FEED, events[:2], source="test", advanced_to=last)
-    assert positions == [start + 5, start + 6]
+        await feed.append(tx, FEED, events[:2], source="test")
     assert await _counter(db) == start + 6
+    async with db.transaction() as session:
+        served = orjson.loads(await feed.read_batch(session, FEED, "melding", start, 10))
+        stored = await session.execute(
+            text("SELECT position FROM feed_events WHERE consumer = 'melding' ORDER BY 1")
+        )
+        positions = [row[0] for row in stored]
+    assert positions == list(range(start + 1, start + 7))
+    assert [e["position"] for e in served] == positions
+    assert [e["data"]["n"] for e in served] == [0, 1, 2, 3, 0, 1]
+    assert len({e["id"] for e in served}) == 6
+
+
+async def test_a_registration_a_twin_committed_first_fails_the_commit(
+    db: Database, db_urls: dict[str, str]
+) -> None:
+    """The insert goes with the commit and waits there for a concurrent transaction that
+    inserted the same registration; once that one commits, the commit fails with the
+    registration's unique key (repo.is_twin), and nothing of it is written: not the other
+    row, not the counter, not the events."""
+    start = await _counter(db)
+    other = await asyncpg.connect(db_urls["ingest"].replace("postgresql+asyncpg", "postgresql"))
+
+    async def group() -> None:
+        async with db.direct_transaction() as tx:
+            await repo.insert_registraties(tx, [_row("id-a2", "a", 10), _row("id-c", "c", 10)])
+            await feed.append(tx, FEED, [feed.Event("melding", "t", {"n": 1})], source="test")
+
+    try:
+        async with other.transaction():
+            await other.execute(
+                "INSERT INTO registraties SELECT * FROM json_populate_record("
+                "NULL::registraties, $1::json)",
+                orjson.dumps(_row("id-a", "a", 10)).decode(),
+            )
+            waiting = asyncio.create_task(group())
+            await asyncio.sleep(0.3)
+            assert not waiting.done(), "the commit did not wait for the twin"
+        with pytest.raises(IntegrityError) as failed:
+            await asyncio.wait_for(waiting, 10)
+    finally:
+        await other.close()
+    assert repo.is_twin(failed.value)
+    rows = await fetch_rows(db_urls["ingest"], "SELECT id FROM registraties ORDER BY 1")
+    assert rows == [("id-a",)]
+    assert await _counter(db) == start
+    assert await fetch_rows(db_urls["ingest"], "SELECT 1 FROM feed_events") == []
 
 
 @pytest.fixture
@@ -149,16 +189,16 @@ def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return sent
 
 
-async def test_a_group_of_single_registrations_is_three_round_trips_on_a_writers_connection(
+async def test_a_group_of_single_registrations_is_two_round_trips_on_a_writers_connection(
     clean_dbs: Any,
     app_client: Callable[..., Any],
     auth: Callable[..., dict[str, str]],
     statements: list[str],
 ) -> None:
     """The first group begins its transaction; its commit begins the next one, and the
-    writer lingers with it: the next group's round trips are the lookups, the insert with
-    the feed's positions, and the feed's rows with the commit. At shutdown the writer gives
-    its connection back, the transaction it began rolled back."""
+    writer lingers with it: the next group's round trips are the lookups, and its writes
+    with the commit (the rows, then the counter and the feed's rows in one statement). At
+    shutdown the writer gives its connection back, the transaction it began rolled back."""
     school = auth("school", brins=["99AA"])
     async with app_client("ingest") as client:
         sent: list[list[str]] = []
@@ -170,15 +210,58 @@ async def test_a_group_of_single_registrations_is_three_round_trips_on_a_writers
                 headers=school,
             )
             assert answer.status_code == 201
-            sent.append([" ".join(sql.split()[:4]) for sql in statements])
-        last = statements[-1]
+            sent.append(list(statements))
         statements.clear()
-    group = [
-        "SELECT * FROM ingest_lock_and_day_totals(string_to_array($1::text,",
-        "WITH ins AS (INSERT",
-        'INSERT INTO "feed_events" ("position",',
-    ]
-    assert sent[0][-4:] == ["BEGIN", *group]  # after the pool's first connect
-    assert sent[1] == group
-    assert last.endswith(";\nCOMMIT;\nBEGIN")  # the feed's rows, the commit, the next begin
+    lookup = "SELECT * FROM ingest_lock_and_day_totals(string_to_array($1::text,"
+    assert [" ".join(sql.split()[:4]) for sql in sent[0][-3:-1]] == ["BEGIN", lookup]
+    assert [" ".join(sql.split()[:4]) for sql in sent[1][:1]] == [lookup]
+    assert len(sent[1]) == 2
+    for commit in (sent[0][-1], sent[1][-1]):
+        parts = commit.split(";\n")
+        assert [" ".join(part.split()[:3]) for part in parts] == [
+            'INSERT INTO "registraties"',
+            "WITH adv AS",
+            "COMMIT",
+            "BEGIN",
+        ]
     assert statements == ["ROLLBACK"]  # the app stopped: the lingering writer's
+
+
+async def test_a_group_that_meets_a_twin_runs_again_and_finds_its_row(
+    clean_dbs: Any,
+    db_urls: dict[str, str],
+    app_client: Callable[..., Any],
+    auth: Callable[..., dict[str, str]],
+) -> None:
+    """A registration is stored by a concurrent transaction that commits while the group's
+    commit waits: the commit fails on the unique key, the group runs again, and its lookup
+    finds the stored registration. An identical one is answered as unchanged, with the
+    stored id, and the failed run left no event and no gap behind."""
+    school = auth("school", brins=["99AA"])
+    payload = registratie(schoolRegistratieId="twin", pgn=make_bsn(4))
+    url = db_urls["ingest"].replace("postgresql+asyncpg", "postgresql")
+    async with app_client("ingest") as client:
+        first = await client.post("/v1/registraties", json=payload, headers=school)
+        assert first.status_code == 201
+        other = await asyncpg.connect(url)
+        try:
+            # The stored row taken away, and put back by a transaction that has not
+            # committed yet: the next lookup does not see it, the next insert meets it.
+            await other.execute(
+                "CREATE TEMP TABLE kept AS SELECT * FROM registraties;DELETE FROM registraties"
+            )
+            async with other.transaction():
+                await other.execute("INSERT INTO registraties SELECT * FROM kept")
+                again = asyncio.create_task(
+                    client.post("/v1/registraties", json=payload, headers=school)
+                )
+                await asyncio.sleep(0.3)
+                assert not again.done(), "the group did not wait for the twin"
+            answer = await asyncio.wait_for(again, 10)
+        finally:
+            await other.close()
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["registratieId"] == first.json()["registratieId"]
+    events = await fetch_rows(db_urls["ingest"], "SELECT position FROM feed_events ORDER BY 1")
+    assert events == [(1,), (2,)]  # the first request's two, nothing of the failed run
+    assert await fetch_rows(db_urls["ingest"], "SELECT last_position FROM feed_counter") == [(2,)]

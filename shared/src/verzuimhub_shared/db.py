@@ -383,29 +383,45 @@ async def copy_rows(session: Tx, table: Table, rows: Sequence[dict[str, Any]]) -
 async def insert_last(session: Tx, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """:func:`copy_rows` for the transaction's last write (the feed's rows, ADR 0001): on a
     :class:`DirectTransaction`, fewer than :data:`COPY_MIN_ROWS` rows are sent with its
-    ``COMMIT``, one round trip for both (ADR 0019). No later statement of the transaction
-    sees them; a failure to write them is the commit's."""
-    if (
-        isinstance(session, DirectTransaction)
-        and rows
-        and len(rows) < COPY_MIN_ROWS
-        and (statement := _literal_insert(table, rows)) is not None
-    ):
-        session.send_with_commit(statement)
+    ``COMMIT``, one round trip for both (ADR 0019, :func:`send_last`). No later statement
+    of the transaction sees them; a failure to write them is the commit's."""
+    if rows and send_last(session, insert_statement(table, tuple(rows[0])), rows):
         return
     await copy_rows(session, table, rows)
 
 
-def _literal_insert(table: Table, rows: Sequence[dict[str, Any]]) -> str | None:
-    """:func:`bulk_insert`'s statement with its JSON document written in, dollar-quoted
-    (nothing inside such a string is an escape or a quote). orjson's JSON holds no raw
-    control character; a document with a ``$`` in it is not written in (None): it could
-    end the quoted string early."""
+async def update_last(
+    session: Tx, table: Table, rows: Sequence[dict[str, Any]], *, key: str
+) -> None:
+    """:func:`bulk_update` as one of the transaction's last writes: sent with a
+    :class:`DirectTransaction`'s ``COMMIT`` where :func:`send_last` can."""
+    if rows and send_last(
+        session, update_statement(table, (key,), _set_columns(rows, (key,))), rows
+    ):
+        return
+    await bulk_update(session, table, rows, key=key)
+
+
+def send_last(session: Tx, statement: str, rows: Sequence[dict[str, Any]]) -> bool:
+    """Hand ``statement``, which reads ``rows`` as a JSON document (``CAST(:rows AS json)``,
+    as :func:`recordset` writes it), to a :class:`DirectTransaction`'s ``COMMIT``, with the
+    document written in (ADR 0019): one round trip for the write and the commit. No later
+    statement of the transaction sees what it writes; its failure is the commit's.
+
+    False, and nothing sent, where that cannot be: not a :class:`DirectTransaction`, no
+    rows, :data:`COPY_MIN_ROWS` rows or more, or a ``$`` in the document. A simple query
+    has no parameters, so the document is dollar-quoted (``$rows$…$rows$``), in which
+    nothing is an escape or a quote; orjson's JSON holds no raw control character, and a
+    ``$`` could end the quoted string early."""
+    if not isinstance(session, DirectTransaction) or not rows or len(rows) >= COPY_MIN_ROWS:
+        return False
     document = json_rows(rows)
     if "$" in document:
-        return None
-    sql = _recordset_insert_sql(table, tuple(rows[0]), False, None)
-    return sql.replace("CAST(:rows AS json)", f"CAST($rows${document}$rows$ AS json)")
+        return False
+    session.send_with_commit(
+        statement.replace("CAST(:rows AS json)", f"CAST($rows${document}$rows$ AS json)")
+    )
+    return True
 
 
 async def copy_records(
@@ -578,8 +594,7 @@ async def bulk_update(
     if not rows:
         return
     keys = (key,) if isinstance(key, str) else key
-    matches = {"_" + name for name in keys}
-    columns = tuple(name for name in rows[0] if name not in matches)
+    columns = _set_columns(rows, keys)
     if is_postgresql(session):
         sql = _positional(_recordset_update_sql(table, keys, columns))
         async with plan_for_these_rows(session, rows):
@@ -611,6 +626,12 @@ async def bulk_delete(session: AsyncSession, table: Table, keys: Sequence[dict[s
 
     condition = and_(*(table.c[c] == bindparam(c) for c in columns))
     await session.execute(delete(table).where(condition), list(keys))
+
+
+def _set_columns(rows: Sequence[dict[str, Any]], keys: tuple[str, ...]) -> tuple[str, ...]:
+    """An update's rows: the columns they set (all but the ``"_" + key`` matches)."""
+    matches = {"_" + name for name in keys}
+    return tuple(name for name in rows[0] if name not in matches)
 
 
 def plan_for_these_rows(session: Tx, rows: Sequence[Any]) -> Any:
@@ -884,6 +905,18 @@ def recordset_insert(
     """The PostgreSQL statement of :func:`bulk_insert` (``$1``: :func:`json_rows` of the
     rows), for a statement that does more in the same round trip (a ``WITH``)."""
     return _positional(_recordset_insert_sql(table, columns, ignore_conflicts, returning))
+
+
+def insert_statement(table: Table, columns: tuple[str, ...]) -> str:
+    """``INSERT INTO table (columns) SELECT … FROM`` the rows' JSON document (``:rows``),
+    for :func:`send_last`: a conflict fails it."""
+    return _recordset_insert_sql(table, columns, False, None)
+
+
+def update_statement(table: Table, keys: tuple[str, ...], columns: tuple[str, ...]) -> str:
+    """:func:`bulk_update`'s ``UPDATE … FROM`` the rows' JSON document (``:rows``), for
+    :func:`send_last`."""
+    return _recordset_update_sql(table, keys, columns)
 
 
 @lru_cache(maxsize=256)

@@ -53,6 +53,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from verzuimhub_shared.crypto import Sealer
 from verzuimhub_shared.db import (
+    DirectTransaction,
     Tx,
     code,
     fetch_plain,
@@ -62,6 +63,8 @@ from verzuimhub_shared.db import (
     is_postgresql,
     orm_session,
     pg_fetch,
+    recordset,
+    send_last,
 )
 from verzuimhub_shared.logging import get_logger
 
@@ -134,25 +137,17 @@ async def append(
     *,
     source: str,
     sealer: Sealer | None = None,
-    advanced_to: int | None = None,
-) -> list[int]:
-    """Append events (the last write of the transaction); returns their positions.
+) -> None:
+    """Append events: the last write of the transaction.
 
-    ``advanced_to``: this transaction has already advanced the counter by ``len(events)``,
-    in a statement of its own built with :func:`counter_update`, and this is the last
-    position that statement returned. The counter lock was taken there, and is held from
-    there to the commit."""
+    An event's envelope is stored with ``"position": 0`` (:data:`UNPOSITIONED`), and
+    :func:`read_batch` writes the row's position in as it serves it (ADR 0026): the body is
+    made, and sealed, before the positions are known. On a :class:`DirectTransaction`, a
+    few rows go with its ``COMMIT``, in one statement that advances the counter and inserts
+    them: the counter's lock is taken there, in the commit's own round trip. Elsewhere the
+    counter is advanced first (``UPDATE … RETURNING``) and the rows are inserted after."""
     if not events:
-        return []
-    if advanced_to is not None:
-        last = advanced_to
-    elif is_postgresql(session):
-        [row] = await pg_fetch(session, _advance_sql(tables.counter.name), len(events))
-        last = int(row[0])
-    else:
-        result = await orm_session(session).execute(_advance(tables), {"n": len(events)})
-        last = int(result.scalar_one())
-    first = last - len(events) + 1
+        return
     now = datetime.now(UTC)
     stamp = now.isoformat().replace("+00:00", "Z")
     rows = []
@@ -160,16 +155,15 @@ async def append(
     # token_hex, and each read is a system call).
     fresh = secrets.token_hex(16 * len(events))
     for offset, event in enumerate(events):
-        position = first + offset
         event_id = event.event_id or fresh[32 * offset : 32 * offset + 32]
         envelope = {
+            "position": 0,  # the row's: written in by read_batch
             "specversion": "1.0",
             "id": event_id,
             "source": source,
             "type": event.type,
             "time": stamp,
             "datacontenttype": "application/json",
-            "position": position,
             "data": event.data,
         }
         body = orjson.dumps(envelope).decode()
@@ -179,7 +173,6 @@ async def append(
             body = sealer.seal(body, context=event.consumer)
         rows.append(
             {
-                "position": position,
                 "consumer": event.consumer,
                 "event_id": event_id,
                 "type": event.type,
@@ -189,23 +182,58 @@ async def append(
                 "body": body,
             }
         )
-    await insert_last(session, tables.events, rows)
-    return list(range(first, last + 1))
+    if isinstance(session, DirectTransaction):
+        numbered = [row | {"_offset": offset} for offset, row in enumerate(rows, 1)]
+        if send_last(session, _numbered_insert_sql(tables, len(rows)), numbered):
+            return
+    if is_postgresql(session):
+        [row] = await pg_fetch(session, _advance_sql(tables.counter.name), len(events))
+        last = int(row[0])
+    else:
+        result = await orm_session(session).execute(_advance(tables), {"n": len(events)})
+        last = int(result.scalar_one())
+    first = last - len(events) + 1
+    await insert_last(
+        session,
+        tables.events,
+        [{"position": first + offset} | row for offset, row in enumerate(rows)],
+    )
+
+
+#: What an envelope's position is at rest (ADR 0026): "the row's". No event has position
+#: 0 (a cursor at 0 stands before the first), so an envelope stored before ADR 0026, which
+#: carries its own position, is told apart exactly, and served as it is.
+UNPOSITIONED = '{"position":0,'
+
+
+@lru_cache(maxsize=64)
+def _numbered_insert_sql(tables: FeedTables, count: int) -> str:
+    """The counter advanced by ``count`` and that many rows inserted at the positions it
+    returned, in order, in one statement (for :func:`send_last`; each row carries its
+    1-based ``_offset``)."""
+    events = tables.events
+    columns = ("consumer", "event_id", "type", "subject", "recorded_at", "sealed", "body")
+    names = ", ".join(f'"{name}"' for name in columns)
+    values = ", ".join(f'x."{name}"' for name in columns)
+    advance = (
+        f'UPDATE "{tables.counter.name}" SET last_position = last_position + {count} '
+        "WHERE id = 1 RETURNING last_position"
+    )
+    return (
+        f"WITH adv AS ({advance}) "
+        f'INSERT INTO "{events.name}" ("position", {names}) '
+        f"SELECT adv.last_position - {count} + x._offset, {values} "
+        f"FROM adv, {recordset(events, columns, param='rows', _offset='position')}"
+    )
 
 
 @lru_cache(maxsize=8)
 def _advance_sql(counter: str) -> str:
     """The same on PostgreSQL, sent around SQLAlchemy (``db.pg_fetch``: once per write)."""
-    return counter_update(counter, "$1") + " RETURNING last_position"
-
-
-def counter_update(counter: str, amount: str) -> str:
-    """``UPDATE <counter> SET last_position = last_position + <amount> WHERE id = 1`` on
-    PostgreSQL, for a statement that takes a transaction's positions together with other
-    work, one round trip instead of two (a data-modifying ``WITH``; ADR 0019). Add
-    ``RETURNING last_position`` and pass the value to :func:`append` as ``advanced_to``;
-    where it returned no row, :func:`append` advances the counter itself."""
-    return f'UPDATE "{counter}" SET last_position = last_position + {amount} WHERE id = 1'
+    return (
+        f'UPDATE "{counter}" SET last_position = last_position + $1 WHERE id = 1 '
+        "RETURNING last_position"
+    )
 
 
 @lru_cache(maxsize=8)
@@ -241,11 +269,14 @@ async def read_batch(
         params = {"consumer": consumer, "after": after, "limit": limit}
         result = await fetch_plain(session, _page_statement(t), params)
     parts = []
-    for sealed, body in result:
+    skip = len(UNPOSITIONED)
+    for position, sealed, body in result:
         if sealed:
             if sealer is None:
                 raise ValueError("sealed feed rows need a sealer")
             body = sealer.open(body, context=consumer)
+        if body.startswith(UNPOSITIONED):  # the row's position written in (ADR 0026)
+            body = f'{{"position":{position},{body[skip:]}'
         parts.append(body)
     return ("[" + _EVENT_SEPARATOR.decode().join(parts) + "]").encode()
 
@@ -279,7 +310,7 @@ _EVENT_SEPARATOR = b",\n"
 @lru_cache(maxsize=8)
 def _page_statement(events: Table) -> Any:
     return (
-        select(events.c.sealed, events.c.body)
+        select(events.c.position, events.c.sealed, events.c.body)
         .where(events.c.consumer == bindparam("consumer"), events.c.position > bindparam("after"))
         .order_by(events.c.position)
         .limit(bindparam("limit"))

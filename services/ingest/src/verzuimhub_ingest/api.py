@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Path, Query, Request, Response
 from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
 
 from verzuimhub_ingest import repository as repo
 from verzuimhub_ingest import schemas as s
@@ -30,6 +31,7 @@ from verzuimhub_shared.errors import (
 )
 from verzuimhub_shared.feed_api import feed_router
 from verzuimhub_shared.group_commit import GroupCommit, GroupCommitBusy, GroupCommitClosed, Work
+from verzuimhub_shared.logging import get_logger
 from verzuimhub_shared.validation import (
     body_doc,
     json_body,
@@ -39,6 +41,7 @@ from verzuimhub_shared.validation import (
 )
 
 router = service_router()
+log = get_logger(__name__)
 
 _KEY_DESCRIPTION = "Retries with the same key and payload get the stored answer"
 #: The optional ``Idempotency-Key`` header, as the OpenAPI document shows it
@@ -189,9 +192,21 @@ def _registratie_groups(request: Request) -> RegistratieGroups:
             async with db.direct_lease() as lease:
 
                 async def work(items: list[service.Accepted]) -> list[service.ItemOutcome]:
-                    # No ORM session: every statement goes around SQLAlchemy (ADR 0017).
-                    async with lease.transaction(begin_next=True) as tx:
-                        return await service.store_accepted(tx, ctx, items)
+                    # No ORM session: every statement goes around SQLAlchemy (ADR 0017). The
+                    # writes go with the COMMIT; a registration that a concurrent twin
+                    # committed first fails it, and the group runs again: its lookup then
+                    # finds that row (ADR 0026). Each run is failed by another twin, of
+                    # another of the group's registrations.
+                    runs = 0
+                    while True:
+                        try:
+                            async with lease.transaction(begin_next=True) as tx:
+                                return await service.store_accepted(tx, ctx, items)
+                        except IntegrityError as error:
+                            runs += 1
+                            if runs > len(items) or not repo.is_twin(error):
+                                raise
+                            log.info("registratie_group_met_a_twin", size=len(items), runs=runs)
 
                 yield work
 

@@ -4,29 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date
-from functools import lru_cache
 from typing import Any, NamedTuple
 
+import asyncpg
 from sqlalchemy import Table, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from verzuimhub_ingest.models import FEED, Registratie, Vrijstelling
+from verzuimhub_ingest.models import Registratie, Vrijstelling
 from verzuimhub_shared.db import (
-    COPY_MIN_ROWS,
     Tx,
-    bulk_update,
     insert_new,
+    insert_statement,
     is_postgresql,
-    json_rows,
     orm_session,
-    pg_fetch,
     pg_fetch_lists,
-    recordset_insert,
+    send_last,
+    update_last,
 )
-from verzuimhub_shared.feed import counter_update
 
 R: Table = Registratie.__table__  # type: ignore[assignment]
 V: Table = Vrijstelling.__table__  # type: ignore[assignment]
+#: The unique key a concurrent twin of a registration meets (:func:`is_twin`).
+TWIN_CONSTRAINT = "uq_registraties_school_id"
 
 
 _EXISTING_COLUMNS = (
@@ -165,42 +164,35 @@ async def _minutes_on_days_portable(
     return out
 
 
-async def insert_registraties(
-    session: Tx, rows: Sequence[dict[str, Any]], *, reserve: int = 0
-) -> tuple[set[str], int | None]:
-    """Insert new rows (all with the same keys); returns the ids actually inserted (a
-    concurrent twin loses).
+async def insert_registraties(session: Tx, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Insert new rows (all with the same keys); returns the ids of the rows inserted.
 
-    With ``reserve`` (a single registration's group, on PostgreSQL): in the same statement,
-    one round trip, ingest's feed counter advances by ``reserve`` positions when every row
-    was inserted, and the last of them is returned too, for ``feed.append(…,
-    advanced_to=)`` (ADR 0019). Otherwise None: the append advances it itself."""
+    On a :class:`DirectTransaction` (a group of single registrations) a few rows go with
+    its ``COMMIT`` (ADR 0026): all are taken as inserted, and a row that a concurrent twin
+    committed first fails the commit (:func:`is_twin`). Otherwise a row already there is
+    left out, and its id is not returned."""
     if not rows:
-        return set(), None
-    if not reserve or len(rows) >= COPY_MIN_ROWS or not is_postgresql(session):
-        return set(await insert_new(session, R, rows, key="id")), None
-    found = await pg_fetch(
-        session, _insert_and_reserve_sql(tuple(rows[0])), json_rows(rows), reserve, len(rows)
-    )
-    last = [row[1] for row in found if row[0] is None]
-    return {row[0] for row in found if row[0] is not None}, (last[0] if last else None)
+        return set()
+    if send_last(session, insert_statement(R, tuple(rows[0])), rows):
+        return {row["id"] for row in rows}
+    return set(await insert_new(session, R, rows, key="id"))
 
 
-@lru_cache(maxsize=4)
-def _insert_and_reserve_sql(columns: tuple[str, ...]) -> str:
-    insert = recordset_insert(R, columns, ignore_conflicts=True, returning="id")
-    advance = counter_update(FEED.counter.name, "$2")
+def is_twin(error: BaseException) -> bool:
+    """Whether ``error`` is a commit that failed because a concurrent transaction stored
+    one of the same registrations first (its unique key: BRIN and the school's id)."""
+    orig = getattr(error, "orig", None)
     return (
-        f"WITH ins AS ({insert}), "
-        f"adv AS ({advance} AND (SELECT count(*) FROM ins) = $3 RETURNING last_position) "
-        "SELECT ins.id, NULL::bigint FROM ins UNION ALL SELECT NULL, adv.last_position FROM adv"
+        isinstance(orig, asyncpg.UniqueViolationError)
+        and getattr(orig, "constraint_name", None) == TWIN_CONSTRAINT
     )
 
 
 async def update_registraties(session: Tx, rows: Sequence[dict[str, Any]]) -> None:
-    """Replace existing rows (all with the same keys, ``id`` among them) by id."""
+    """Replace existing rows (all with the same keys, ``id`` among them) by id: with a
+    :class:`DirectTransaction`'s ``COMMIT`` where it can (``db.update_last``)."""
     if rows:
-        await bulk_update(
+        await update_last(
             session, R, [{"_id": row["id"]} | _without_id(row) for row in rows], key="id"
         )
 

@@ -309,18 +309,15 @@ async def _store(
         )
         published.append((index, bevestiging_id, item, category))
 
-    # The events first: the insert takes their positions in the same round trip, unless a
-    # concurrent twin wins a row (ADR 0019).
-    projector = _Projector(ctx)
-    events_of = [projector.events(rid, item, category) for _, rid, item, category in published]
-    inserted, reserved_to = await repo.insert_registraties(
-        session, list(inserts.values()), reserve=sum(map(len, events_of))
-    )
+    # In a group of single registrations these writes go with the COMMIT, and a row that a
+    # concurrent twin committed first fails it (ADR 0026); elsewhere that row is left out.
+    inserted = await repo.insert_registraties(session, list(inserts.values()))
     lost = set(inserts) - inserted
     await repo.update_registraties(session, list(updates.values()))
 
+    projector = _Projector(ctx)
     events: list[feed.Event] = []
-    for (index, rid, _, _), its_events in zip(published, events_of, strict=True):
+    for index, rid, item, category in published:
         if rid in lost:
             outcomes[index] = ItemOutcome(
                 index,
@@ -330,10 +327,8 @@ async def _store(
                 ),
             )
             continue
-        events.extend(its_events)
-    await feed.append(
-        session, FEED, events, source=ev.SOURCE_INGEST, sealer=ctx.sealer, advanced_to=reserved_to
-    )
+        events.extend(projector.events(rid, item, category))
+    await feed.append(session, FEED, events, source=ev.SOURCE_INGEST, sealer=ctx.sealer)
     return outcomes
 
 
