@@ -11,7 +11,7 @@ import httpx
 import orjson
 from sqlalchemy import text
 
-from verzuimhub.testing import truncate
+from verzuimhub.testing import ingest_feed_consumer, truncate
 from verzuimhub_ingest.models import FEED
 from verzuimhub_melding.models import CURSORS
 from verzuimhub_shared import feed
@@ -200,14 +200,12 @@ async def test_two_consumer_replicas_apply_every_event_exactly_once(
     async with app_client("ingest") as ingest:
 
         def replica(name: str) -> feed.FeedConsumer:
-            return feed.FeedConsumer(
-                name="ingest",
-                url="/v1/feed",
-                token=lambda: token,
+            return ingest_feed_consumer(
+                ingest,
+                token=token,
                 cursors=CURSORS,
                 transaction=consumer_db.transaction,
                 handler=handler,
-                client=ingest,
                 batch_size=25,
                 on_lag=lambda feed_name, lag: lags.append(lag),
             )
@@ -341,14 +339,12 @@ async def test_a_running_consumer_reports_its_lag_from_its_cursor(
 
     try:
         async with app_client("ingest") as ingest:
-            consumer = feed.FeedConsumer(
-                name="ingest",
-                url="/v1/feed",
+            consumer = ingest_feed_consumer(
+                ingest,
                 token=lambda: mint("consumer", consumer="melding"),
                 cursors=CURSORS,
                 transaction=consumer_db.transaction,
                 handler=handler,
-                client=ingest,
                 batch_size=size,
                 on_lag=on_lag,
             )

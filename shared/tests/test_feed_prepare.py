@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import text
 
-from verzuimhub.testing import truncate
+from verzuimhub.testing import ingest_feed_consumer, truncate
 from verzuimhub_ingest.models import FEED
 from verzuimhub_melding.models import CURSORS
 from verzuimhub_shared import feed
@@ -113,15 +113,13 @@ class Chain:
 def _consumer(
     db: Database, client: Any, token: str, chain: Chain, **kwargs: Any
 ) -> feed.FeedConsumer:
-    return feed.FeedConsumer(
-        name="ingest",
-        url="/v1/feed",
-        token=lambda: token,
+    return ingest_feed_consumer(
+        client,
+        token=token,
         cursors=CURSORS,
         transaction=db.transaction,
         handler=chain.handler,
         prepare=chain.prepare,
-        client=client,
         batch_size=BATCH,
         **kwargs,
     )

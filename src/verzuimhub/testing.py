@@ -25,6 +25,7 @@ from verzuimhub.services import DATABASE_SERVICES, service
 from verzuimhub_shared import devkeys
 from verzuimhub_shared.app import lifespan_context
 from verzuimhub_shared.db import make_engine
+from verzuimhub_shared.feed import FeedConsumer
 from verzuimhub_shared.migrations import upgrade
 from verzuimhub_shared.testing.postgres import PostgresServer, ensure_server
 
@@ -252,6 +253,30 @@ def truancy_week(
 SWV_MINUTES = dict.fromkeys(("po", "sbo", "so", "vo", "vso", "mbo"), 300)
 
 
+def ingest_feed_consumer(
+    client: Any,
+    *,
+    token: str | Callable[[], str],
+    cursors: Any,
+    transaction: Callable[[], Any],
+    handler: Callable[..., Any],
+    **options: Any,
+) -> FeedConsumer:
+    """A ``FeedConsumer`` of ingest's feed through ``client`` (an ``app_client("ingest")``),
+    named and addressed as the services' workers name and address theirs; its cursor in
+    ``cursors``. ``options``: the consumer's other keyword arguments (``batch_size``, …)."""
+    return FeedConsumer(
+        name="ingest",
+        url="/v1/feed",
+        token=token if callable(token) else lambda: token,
+        cursors=cursors,
+        transaction=transaction,
+        handler=handler,
+        client=client,
+        **options,
+    )
+
+
 async def seed_swv_aggregate(
     app_client: Callable[..., Any],
     auth: Callable[..., dict[str, str]],
@@ -267,7 +292,6 @@ async def seed_swv_aggregate(
     feed to swv-aggregate's database at ``db_url`` until idle, as its consumer does. Returns
     the ``AggregateContext`` used (for applying melding events the same way)."""
     from verzuimhub_shared.db import Database
-    from verzuimhub_shared.feed import FeedConsumer
     from verzuimhub_shared.refdata import sample_refdata
     from verzuimhub_swv_aggregate.models import CURSORS
     from verzuimhub_swv_aggregate.service import AggregateContext, apply_ingest_events
@@ -297,14 +321,12 @@ async def seed_swv_aggregate(
                 "/v1/vrijstellingen", json=exemption, headers=auth("gemeente", gemeente="GM9901")
             )
             assert created.status_code == 201, created.text
-            consumer = FeedConsumer(
-                name="ingest",
-                url="/v1/feed",
-                token=lambda: token,
+            consumer = ingest_feed_consumer(
+                ingest,
+                token=token,
                 cursors=CURSORS,
                 transaction=db.transaction,
                 handler=handler,
-                client=ingest,
                 batch_size=batch_size,
             )
             while await consumer.step():
