@@ -124,16 +124,16 @@ def batch_python_steps(
     built = events()
     envelopes = [
         {
+            "position": 0,  # the row's, written in as the feed is served (ADR 0026)
             "specversion": "1.0",
             "id": "0" * 32,
             "source": ev.SOURCE_INGEST,
             "type": e.type,
             "time": "2026-11-26T12:00:00.000000Z",
             "datacontenttype": "application/json",
-            "position": n,
             "data": e.data,
         }
-        for n, e in enumerate(built)
+        for e in built
     ]
     plaintexts = [
         orjson.dumps(env).decode() for env, e in zip(envelopes, built, strict=True) if e.seal

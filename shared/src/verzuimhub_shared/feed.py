@@ -6,11 +6,13 @@ are *commit-ordered*: :func:`append` takes the next positions from a one-row cou
 writer waits there until the first has committed or rolled back, so a position only ever
 becomes visible after every lower position is settled, and a reader that asks for
 ``position > cursor`` can never skip a late committer. Call :func:`append` as the last
-write of a transaction: the counter lock is held from there to the commit.
+write of a transaction: the counter lock is held from there to the commit (on a
+``DirectTransaction``, in the commit's own message, ADR 0026).
 
 Each consumer has its own rows (per-consumer projection); a consumer's rows may be sealed
-(AES-GCM) at rest when they carry an identity. A page is served one event per line: still
-one JSON array, readable line by line.
+(AES-GCM) at rest when they carry an identity. An envelope is stored with position 0 and
+served with its row's (ADR 0026). A page is served one event per line: still one JSON
+array, readable line by line.
 
 Consumer side. :class:`FeedConsumer` fetches a batch over HTTP without any transaction
 open, then in one transaction locks its cursor row, checks that no other replica advanced
