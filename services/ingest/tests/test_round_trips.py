@@ -227,6 +227,36 @@ async def test_a_group_of_single_registrations_is_two_round_trips_on_a_writers_c
     assert statements == ["ROLLBACK"]  # the app stopped: the lingering writer's
 
 
+async def test_a_correction_in_a_group_is_written_with_the_commit(
+    clean_dbs: Any,
+    db_urls: dict[str, str],
+    app_client: Callable[..., Any],
+    auth: Callable[..., dict[str, str]],
+    statements: list[str],
+) -> None:
+    """A higher versie of a stored registration: its update goes with the commit, beside
+    the counter and the feed's rows, and the stored row has the new minutes."""
+    school = auth("school", brins=["99AA"])
+    async with app_client("ingest") as client:
+        first = await client.post("/v1/registraties", json=registratie(), headers=school)
+        assert first.status_code == 201
+        statements.clear()
+        corrected = await client.post(
+            "/v1/registraties", json=registratie(versie=2, minuten=90), headers=school
+        )
+        assert corrected.status_code == 200
+        sent = list(statements)
+    commit = sent[-1].split(";\n")
+    assert [" ".join(part.split()[:2]) for part in commit] == [
+        'UPDATE "registraties"',
+        "WITH adv",
+        "COMMIT",
+        "BEGIN",
+    ]
+    stored = await fetch_rows(db_urls["ingest"], "SELECT versie, minuten FROM registraties")
+    assert stored == [(2, 90)]
+
+
 async def test_a_group_that_meets_a_twin_runs_again_and_finds_its_row(
     clean_dbs: Any,
     db_urls: dict[str, str],

@@ -899,14 +899,6 @@ def _pg_type(table: Table, name: str) -> str:
     return re.sub(r"\(\d+(,\s*\d+)?\)", "", compiled)
 
 
-def recordset_insert(
-    table: Table, columns: tuple[str, ...], *, ignore_conflicts: bool, returning: str | None
-) -> str:
-    """The PostgreSQL statement of :func:`bulk_insert` (``$1``: :func:`json_rows` of the
-    rows), for a statement that does more in the same round trip (a ``WITH``)."""
-    return _positional(_recordset_insert_sql(table, columns, ignore_conflicts, returning))
-
-
 def insert_statement(table: Table, columns: tuple[str, ...]) -> str:
     """``INSERT INTO table (columns) SELECT … FROM`` the rows' JSON document (``:rows``),
     for :func:`send_last`: a conflict fails it."""
