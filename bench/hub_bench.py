@@ -809,6 +809,8 @@ def table(results: dict[str, Any]) -> tuple[str, dict[str, bool]]:
             f"{k} {v['seconds']} s ({v['cpu_seconds']} s CPU)" for k, v in startup.items()
         )
         lines.append(f"  start-up to ready: {shown}")
+    if reference := results.get("reference"):
+        lines.append(_reference_line(reference["python_us"], reference["postgres_ms"]))
     for name, tables in results.get("seq_scanned_rows", {}).items():
         read = ", ".join(f"{t} {n:,}" for t, n in tables.items()) or "none"
         lines.append(f"  rows read by sequential scans ({name}, whole run): {read}")
@@ -868,6 +870,13 @@ def summary(runs: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], str]:
         figures["startup_seconds"] = {k: statistics.median(v) for k, v in startups.items()}
         shown = ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in startups.items())
         lines.append(f"  start-up to ready, s (medians): {shown}")
+    references = [results["reference"] for results in runs if "reference" in results]
+    if references:
+        figures["reference"] = {
+            key: statistics.median(r[key] for r in references)
+            for key in ("python_us", "postgres_ms")
+        }
+        lines.append(_reference_line(**figures["reference"]))
     lines.append(f"  {len(runs)} runs; every figure of every run is in the JSON")
     record = {
         "command": runs[0]["command"],
@@ -877,6 +886,13 @@ def summary(runs: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], str]:
         "runs": runs,
     }
     return record, "\n".join(lines)
+
+
+def _reference_line(python_us: float, postgres_ms: float) -> str:
+    return (
+        f"  machine reference (lower is faster): Python {python_us:.2f} µs an iteration, "
+        f"PostgreSQL {postgres_ms:.1f} ms a query"
+    )
 
 
 PHASES = ("batch", "single", "replay", "e2e", "swv")
@@ -911,6 +927,59 @@ async def seq_scanned_rows(hub: Hub) -> dict[str, dict[str, int]]:
     return found
 
 
+#: A registration-like document for the machine's Python reference.
+_REFERENCE_DOC = {
+    "schoolRegistratieId": "reg-000001",
+    "versie": 1,
+    "brin": "99AA",
+    "vestiging": "00",
+    "pgn": "123456782",
+    "datum": "2026-01-05",
+    "minuten": 60,
+    "categorie": "spijbelen",
+    "data": {"n": list(range(20)), "tekst": "x" * 200},
+}
+
+
+def python_reference(rounds: int = 5, iterations: int = 2_000) -> float:
+    """The machine's speed for Python work like the services': microseconds of this
+    process's CPU for one fixed iteration (JSON out and in, a SHA-256, a dict and a string
+    built), the median of ``rounds``. Lower is faster; the same code's CPU figures move
+    with it from machine to machine (a figure of one session against another's)."""
+    import hashlib
+
+    import orjson
+
+    taken = []
+    for _ in range(rounds):
+        start = time.process_time()
+        for i in range(iterations):
+            body = orjson.dumps(_REFERENCE_DOC)
+            doc = orjson.loads(body)
+            digest = hashlib.sha256(body).hexdigest()
+            row = {key: value for key, value in doc.items() if key != "data"}
+            row["hash"] = f"{digest[:16]}-{i}"
+        taken.append((time.process_time() - start) / iterations * 1e6)
+    return round(statistics.median(taken), 2)
+
+
+async def postgres_reference(dsn: str, rounds: int = 3) -> float:
+    """The same for PostgreSQL: milliseconds for one fixed query that only computes (50,000
+    MD5s of generated rows), the median of ``rounds``; the server's CPU, nearly all of it."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        taken = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            await conn.fetchval(
+                "SELECT count(DISTINCT md5(i::text)) FROM generate_series(1, 50000) AS i"
+            )
+            taken.append((time.perf_counter() - start) * 1000)
+    finally:
+        await conn.close()
+    return round(statistics.median(taken), 1)
+
+
 async def run(quick: bool, only: Sequence[str] = PHASES) -> dict[str, Any]:
     scale = QUICK if quick else FULL
     rng = random.Random(8)
@@ -933,6 +1002,13 @@ async def run(quick: bool, only: Sequence[str] = PHASES) -> dict[str, Any]:
     }
     steps: list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]] = []
     try:
+        # Before anything runs: how fast this machine is today (figures of two sessions
+        # compare only through these).
+        results["reference"] = {
+            "python_us": python_reference(),
+            "postgres_ms": await postgres_reference(pg.dsn),
+        }
+        log(f"machine reference: {json.dumps(results['reference'])}")
         await hub.create_databases()
         log(f"databases migrated on {pg.dsn.rsplit('@', 1)[-1]}; starting ingest")
         await hub.start("ingest")

@@ -214,3 +214,21 @@ def test_a_process_cpu_counts_all_its_threads(hub_bench: ModuleType) -> None:
         worker.join()
     assert during - before >= 0.04  # the worker's 50 ms, less a tick not yet accounted
     assert hub_bench.cpu_seconds(2**22 + 12345) == 0.0  # no such process
+
+
+def test_the_machine_reference_is_the_median_of_the_runs(hub_bench: ModuleType) -> None:
+    """Figures of two sessions compare only through how fast the machine was: the summary
+    keeps the reference's median, and prints it."""
+    runs = [run(50_000, 10), run(50_000, 10), run(50_000, 10)]
+    measured = [(8.0, 200), (9.5, 260), (7.0, 230)]
+    for results, (python_us, postgres_ms) in zip(runs, measured, strict=True):
+        results["reference"] = {"python_us": python_us, "postgres_ms": postgres_ms}
+    record, text = hub_bench.summary(runs)
+    assert record["figures"]["reference"] == {"python_us": 8.0, "postgres_ms": 230}
+    assert "machine reference (lower is faster): Python 8.00 µs" in text
+    assert "PostgreSQL 230.0 ms" in text
+
+
+def test_the_python_reference_counts_cpu_per_iteration(hub_bench: ModuleType) -> None:
+    taken = hub_bench.python_reference(rounds=1, iterations=200)
+    assert 0.1 < taken < 1_000
