@@ -19,7 +19,14 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verzuimhub.testing import eventually, run_sync
-from verzuimhub_shared.db import Database, DirectTransaction, insert_last, pg_fetch
+from verzuimhub_shared.db import (
+    Database,
+    DirectTransaction,
+    copy_rows,
+    insert_statement,
+    pg_fetch,
+    send_last,
+)
 from verzuimhub_shared.testing.postgres import PostgresServer
 
 
@@ -244,16 +251,18 @@ LABELS = Table("labels", MetaData(), Column("n", Integer, primary_key=True), Col
 
 
 async def test_the_last_write_goes_with_the_commit_unless_it_holds_a_dollar(db: Database) -> None:
-    """``insert_last`` writes a few rows with the COMMIT, their JSON written into the
+    """``send_last`` writes a few rows with the COMMIT, their JSON written into the
     statement dollar-quoted. A document with a ``$`` in it could end that quoted string
-    early: those rows are written at once instead, as parameters."""
+    early: it refuses those rows, and they are written at once instead, as parameters."""
     async with db.direct_transaction() as tx:
         await pg_fetch(tx, "DROP TABLE IF EXISTS labels")
         await pg_fetch(tx, "CREATE TABLE labels (n integer PRIMARY KEY, label text)")
     tricky = 'it\'s "quoted", back\\slashed, $$ and $rows$ too; DROP TABLE labels; --'
     for n, label in enumerate(["plain 'quotes' and \\ backslashes; --", tricky]):
         async with db.direct_transaction() as tx:
-            await insert_last(tx, LABELS, [{"n": n, "label": label}])
+            written = [{"n": n, "label": label}]
+            if not send_last(tx, insert_statement(LABELS, ("n", "label")), written):
+                await copy_rows(tx, LABELS, written)
             seen = await pg_fetch(tx, "SELECT count(*) FROM labels WHERE n = $1", n)
             assert seen == [(int("$" in label),)]  # written at once only with a dollar
     async with db.direct_transaction() as tx:

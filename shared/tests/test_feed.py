@@ -16,7 +16,7 @@ from verzuimhub_ingest.models import FEED
 from verzuimhub_melding.models import CURSORS
 from verzuimhub_shared import feed
 from verzuimhub_shared.crypto import Sealer
-from verzuimhub_shared.db import Database
+from verzuimhub_shared.db import Database, pg_fetch
 
 WRITERS = 8
 TRANSACTIONS_PER_WRITER = 40
@@ -166,6 +166,29 @@ async def test_an_envelope_is_stored_unpositioned_and_served_with_its_rows_posit
     assert served.split(b",\n")[2] == old.encode() + b"]"
     # One "position" in each served envelope, not a second one beside the stored 0.
     assert [part.count(b'"position"') for part in served.split(b",\n")] == [1, 1, 1]
+
+
+async def test_events_the_commit_cannot_carry_are_written_at_once_with_their_positions(
+    db_urls: dict[str, str],
+) -> None:
+    """On a DirectTransaction an event with a ``$`` in it cannot go with the COMMIT (its
+    document is dollar-quoted there): the counter is advanced and the rows copied at once,
+    at consecutive positions, as elsewhere."""
+    await truncate(db_urls["ingest"])
+    db = Database(db_urls["ingest"])
+    try:
+        async with db.direct_transaction() as tx:
+            await feed.append(tx, FEED, [feed.Event("melding", "t", {"n": 1})], source="u")
+        async with db.direct_transaction() as tx:
+            events = [feed.Event("melding", "t", {"n": n, "prijs": "$5"}) for n in (2, 3)]
+            await feed.append(tx, FEED, events, source="u")
+            written = await pg_fetch(tx, "SELECT count(*) FROM feed_events")
+        async with db.transaction() as session:
+            served = orjson.loads(await feed.read_batch(session, FEED, "melding", 0, 10))
+    finally:
+        await db.dispose()
+    assert written == [(3,)]  # the second transaction's rows were there before its commit
+    assert [(e["position"], e["data"]["n"]) for e in served] == [(1, 1), (2, 2), (3, 3)]
 
 
 async def test_two_consumer_replicas_apply_every_event_exactly_once(

@@ -380,16 +380,6 @@ async def copy_rows(session: Tx, table: Table, rows: Sequence[dict[str, Any]]) -
         await copy_records(session, table, *_as_records(rows))
 
 
-async def insert_last(session: Tx, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """:func:`copy_rows` for the transaction's last write (the feed's rows, ADR 0001): on a
-    :class:`DirectTransaction`, fewer than :data:`COPY_MIN_ROWS` rows are sent with its
-    ``COMMIT``, one round trip for both (ADR 0019, :func:`send_last`). No later statement
-    of the transaction sees them; a failure to write them is the commit's."""
-    if rows and send_last(session, insert_statement(table, tuple(rows[0])), rows):
-        return
-    await copy_rows(session, table, rows)
-
-
 async def update_last(
     session: Tx, table: Table, rows: Sequence[dict[str, Any]], *, key: str
 ) -> None:

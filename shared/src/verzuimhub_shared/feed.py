@@ -58,10 +58,10 @@ from verzuimhub_shared.db import (
     DirectTransaction,
     Tx,
     code,
+    copy_rows,
     fetch_plain,
     index_scans_only,
     insert_ignore,
-    insert_last,
     is_postgresql,
     orm_session,
     pg_fetch,
@@ -185,8 +185,9 @@ async def append(
             }
         )
     if isinstance(session, DirectTransaction):
+        statement = _numbered_insert_sql(tables, tuple(rows[0]), len(rows))
         numbered = [row | {"_offset": offset} for offset, row in enumerate(rows, 1)]
-        if send_last(session, _numbered_insert_sql(tables, len(rows)), numbered):
+        if send_last(session, statement, numbered):
             return
     if is_postgresql(session):
         [row] = await pg_fetch(session, _advance_sql(tables.counter.name), len(events))
@@ -195,7 +196,9 @@ async def append(
         result = await orm_session(session).execute(_advance(tables), {"n": len(events)})
         last = int(result.scalar_one())
     first = last - len(events) + 1
-    await insert_last(
+    # Not with the COMMIT: what send_last could not send (too many rows, a "$") it cannot
+    # send with positions either.
+    await copy_rows(
         session,
         tables.events,
         [{"position": first + offset} | row for offset, row in enumerate(rows)],
@@ -208,19 +211,23 @@ async def append(
 UNPOSITIONED = '{"position":0,'
 
 
+def _counter_update(counter: str, amount: str) -> str:
+    """The counter advanced by ``amount``, returning the last position taken."""
+    return (
+        f'UPDATE "{counter}" SET last_position = last_position + {amount} WHERE id = 1 '
+        "RETURNING last_position"
+    )
+
+
 @lru_cache(maxsize=64)
-def _numbered_insert_sql(tables: FeedTables, count: int) -> str:
-    """The counter advanced by ``count`` and that many rows inserted at the positions it
-    returned, in order, in one statement (for :func:`send_last`; each row carries its
-    1-based ``_offset``)."""
+def _numbered_insert_sql(tables: FeedTables, columns: tuple[str, ...], count: int) -> str:
+    """The counter advanced by ``count`` and that many rows (of ``columns``) inserted at
+    the positions it returned, in order, in one statement (for :func:`send_last`; each row
+    carries its 1-based ``_offset`` besides)."""
     events = tables.events
-    columns = ("consumer", "event_id", "type", "subject", "recorded_at", "sealed", "body")
     names = ", ".join(f'"{name}"' for name in columns)
     values = ", ".join(f'x."{name}"' for name in columns)
-    advance = (
-        f'UPDATE "{tables.counter.name}" SET last_position = last_position + {count} '
-        "WHERE id = 1 RETURNING last_position"
-    )
+    advance = _counter_update(tables.counter.name, str(count))
     return (
         f"WITH adv AS ({advance}) "
         f'INSERT INTO "{events.name}" ("position", {names}) '
@@ -232,10 +239,7 @@ def _numbered_insert_sql(tables: FeedTables, count: int) -> str:
 @lru_cache(maxsize=8)
 def _advance_sql(counter: str) -> str:
     """The same on PostgreSQL, sent around SQLAlchemy (``db.pg_fetch``: once per write)."""
-    return (
-        f'UPDATE "{counter}" SET last_position = last_position + $1 WHERE id = 1 '
-        "RETURNING last_position"
-    )
+    return _counter_update(counter, "$1")
 
 
 @lru_cache(maxsize=8)
