@@ -170,6 +170,25 @@ def test_is_lesdag(calendar: SchoolCalendar, day: date, lesdag: bool) -> None:
     assert calendar.is_lesdag(day) is lesdag
 
 
+@pytest.mark.parametrize("calendar", [MIDDEN, NOORD, ZUID, SchoolCalendar([], [D(2051, 3, 6)])])
+def test_every_day_of_the_range_is_a_lesdag_by_the_definition(calendar: SchoolCalendar) -> None:
+    """The precomputed arrays (built by offsets and ordinals) against the definition, day by
+    day over the whole range: a weekday, not a free day, not a public holiday schools close
+    on; and the count of lesdagen before each day."""
+    day, count = calendar.first_day, 0
+    while day <= calendar.last_day:
+        expected = (
+            day.weekday() < 5
+            and not calendar.is_free_day(day)
+            and day not in school_closed_holidays(day.year)
+        )
+        assert calendar.is_lesdag(day) is expected, day
+        if expected:
+            assert calendar.lesdag_number(day) == count, day
+        count += expected
+        day += timedelta(days=1)
+
+
 def test_extra_free_days() -> None:
     calendar = MIDDEN.with_extra_free_days([D(2025, 4, 18), D(2025, 5, 30)])
     assert not calendar.is_lesdag(D(2025, 4, 18))

@@ -29,6 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from functools import cache
 from importlib import resources
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -357,23 +358,18 @@ class SchoolCalendar:
         last = date(last_year, 12, 31)
         self._last = last + timedelta(days=6 - last.weekday())  # a Sunday
         total = (self._last - self._base).days + 1
-        lesdag = bytearray(total)
-        lesdag_before = [0] * (total + 1)
-        day = self._base
-        count = 0
-        for offset in range(total):
-            is_les = (
-                day.weekday() < 5
-                and day not in self._free
-                and day not in school_closed_holidays(day.year)
-            )
-            lesdag[offset] = is_les
-            lesdag_before[offset] = count
-            count += is_les
-            day += timedelta(days=1)
-        lesdag_before[total] = count
-        self._lesdag = bytes(lesdag)
-        self._lesdag_before = lesdag_before
+        # Free weekdays as offsets from the base (a Monday: an offset's weekday is offset % 7),
+        # the public holidays collected once per year: built for three regions when melding
+        # first evaluates, this walk over ~18,600 days took ~40 ms each day by day.
+        base = self._base.toordinal()
+        closed = set(self._free)
+        for year in range(self._base.year, self._last.year + 1):
+            closed.update(school_closed_holidays(year))
+        off = {day.toordinal() - base for day in closed}
+        lesdag = bytes(offset % 7 < 5 and offset not in off for offset in range(total))
+        self._lesdag = lesdag
+        self._lesdag_before = [0, *accumulate(lesdag)]
+        lesdag_before = self._lesdag_before
         weeks = total // 7
         lesweek_before = [0] * (weeks + 1)
         lesweek_weeks: list[int] = []
