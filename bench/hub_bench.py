@@ -404,13 +404,23 @@ async def bare_copy_seconds(conn: asyncpg.Connection, records: Sequence[Any]) ->
 # --- 2. single POST vs a bare validating endpoint ----------------------------------------
 
 
+@dataclass
+class Driven:
+    """What :func:`drive` measured: each request's latency, the wall time, and the load
+    generator's CPU over it."""
+
+    latencies: list[float]
+    seconds: float
+    client_cpu: float
+
+
 async def drive(
     base_url: str,
     bodies: list[dict[str, Any]],
     headers: dict[str, str],
     concurrency: int,
     expect: int = 201,
-) -> dict[str, Any]:
+) -> Driven:
     """POST every body, ``concurrency`` at a time over keep-alive HTTP/1.1 connections.
 
     The load generator shares the machine's two cores with what it measures: a client of
@@ -446,14 +456,20 @@ async def drive(
     cpu0 = time.process_time()
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - started
-    client_cpu = time.process_time() - cpu0
+    return Driven(latencies, time.perf_counter() - started, time.process_time() - cpu0)
+
+
+def drive_figures(parts: Sequence[Driven]) -> dict[str, Any]:
+    """Requests/s, p50/p99 and the load generator's share of a CPU over one or more
+    :func:`drive` runs taken together (their requests over their summed time)."""
+    latencies = [x for part in parts for x in part.latencies]
+    seconds = sum(part.seconds for part in parts)
     return {
         "requests": len(latencies),
-        "per_s": round(len(latencies) / elapsed),
+        "per_s": round(len(latencies) / seconds),
         "p50_ms": round(percentile(latencies, 50) * 1000, 2),
         "p99_ms": round(percentile(latencies, 99) * 1000, 2),
-        "load_generator_cpu_share": round(client_cpu / elapsed, 2),
+        "load_generator_cpu_share": round(sum(p.client_cpu for p in parts) / seconds, 2),
     }
 
 
@@ -483,18 +499,6 @@ async def bench_single(hub: Hub, scale: Scale, rng: random.Random) -> dict[str, 
 
     token = hub.token("school", brins=sorted({p.brin for p in pupils}))
     headers = {"authorization": f"Bearer {token}"}
-    await drive(hub.base("ingest"), bodies("w", warmup), headers, scale.concurrency)
-    groups_before = await group_counts(hub)
-    cpu_before = cpu_now(hub)
-    hubfig = await drive(
-        hub.base("ingest"), bodies("s", scale.single_requests), headers, scale.concurrency
-    )
-    cpu = cpu_per_unit(cpu_before, cpu_now(hub), scale.single_requests)
-    groups_after = await group_counts(hub)
-    hubfig["mean_group_size"] = round(
-        (groups_after[1] - groups_before[1]) / max(groups_after[0] - groups_before[0], 1), 2
-    )
-
     port = free_port()
     bare = spawn(
         [
@@ -515,19 +519,58 @@ async def bench_single(hub: Hub, scale: Scale, rng: random.Random) -> dict[str, 
     )
     try:
         await _wait_port(port)
-        base = f"http://127.0.0.1:{port}"
-        await drive(base, bodies("w", warmup), {}, scale.concurrency)
-        barefig = await drive(base, bodies("s", scale.single_requests), {}, scale.concurrency)
+        bare_base = f"http://127.0.0.1:{port}"
+        await drive(hub.base("ingest"), bodies("w", warmup), headers, scale.concurrency)
+        await drive(bare_base, bodies("w", warmup), {}, scale.concurrency)
+        measured = bodies("s", scale.single_requests)
+        hub_parts: list[Driven] = []
+        bare_parts: list[Driven] = []
+        groups_before = await group_counts(hub)
+        used: dict[str, float] = {}
+        for first, chunk in interleaved(measured, SINGLE_SLICES):
+            for side in ("hub", "bare") if first == "hub" else ("bare", "hub"):
+                if side == "bare":
+                    bare_parts.append(await drive(bare_base, chunk, {}, scale.concurrency))
+                    continue
+                before = cpu_now(hub)
+                hub_parts.append(await drive(hub.base("ingest"), chunk, headers, scale.concurrency))
+                for process, value in cpu_now(hub).items():
+                    used[process] = used.get(process, 0.0) + value - before.get(process, value)
+        groups_after = await group_counts(hub)
     finally:
         bare.send_signal(signal.SIGTERM)
         bare.wait(10)
+    hubfig = drive_figures(hub_parts)
+    barefig = drive_figures(bare_parts)
+    hubfig["mean_group_size"] = round(
+        (groups_after[1] - groups_before[1]) / max(groups_after[0] - groups_before[0], 1), 2
+    )
     return {
         "concurrency": scale.concurrency,
+        "slices": SINGLE_SLICES,
         "hub": hubfig,
         "bare": barefig,
         "ratio": round(hubfig["per_s"] / barefig["per_s"], 3),
-        "cpu_us_per_request": cpu,
+        "cpu_us_per_request": cpu_per_unit(dict.fromkeys(used, 0.0), used, scale.single_requests),
     }
+
+
+#: The single POST's two sides take turns in this many slices of the requests each.
+SINGLE_SLICES = 8
+
+
+def interleaved(items: list[Any], slices: int) -> list[tuple[str, list[Any]]]:
+    """``items`` cut into ``slices`` chunks, each with the side that goes first on it, in
+    turns: hub then bare, bare then hub, hub then bare, … This machine's speed moves by up
+    to 2× from one second to the next (docs/benchmarks.md, nineteenth session): two sides
+    measured one after the other, each a few seconds long, could land on different speeds;
+    in turns they share them, and a drift over the run weighs on both alike."""
+    size = -(-len(items) // slices)
+    return [
+        (("hub", "bare")[i % 2], items[i * size : (i + 1) * size])
+        for i in range(slices)
+        if items[i * size : (i + 1) * size]
+    ]
 
 
 async def group_counts(hub: Hub) -> tuple[float, float]:
@@ -810,7 +853,15 @@ def table(results: dict[str, Any]) -> tuple[str, dict[str, bool]]:
         )
         lines.append(f"  start-up to ready: {shown}")
     if reference := results.get("reference"):
-        lines.append(_reference_line(reference["python_us"], reference["postgres_ms"]))
+        lines.append(_reference_line(**reference))
+    around = [
+        f"{name} {results[name]['reference_python_us']['before']:.1f}/"
+        f"{results[name]['reference_python_us']['after']:.1f}"
+        for name in PHASES
+        if "reference_python_us" in results.get(name, {})
+    ]
+    if around:
+        lines.append(f"  Python reference before/after each phase, µs: {', '.join(around)}")
     for name, tables in results.get("seq_scanned_rows", {}).items():
         read = ", ".join(f"{t} {n:,}" for t, n in tables.items()) or "none"
         lines.append(f"  rows read by sequential scans ({name}, whole run): {read}")
@@ -874,7 +925,8 @@ def summary(runs: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], str]:
     if references:
         figures["reference"] = {
             key: statistics.median(r[key] for r in references)
-            for key in ("python_us", "postgres_ms")
+            for key in ("python_us", "postgres_ms", "python_us_other_cpu_busy")
+            if all(key in r for r in references)
         }
         lines.append(_reference_line(**figures["reference"]))
     lines.append(f"  {len(runs)} runs; every figure of every run is in the JSON")
@@ -888,9 +940,16 @@ def summary(runs: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], str]:
     return record, "\n".join(lines)
 
 
-def _reference_line(python_us: float, postgres_ms: float) -> str:
+def _reference_line(
+    python_us: float, postgres_ms: float, python_us_other_cpu_busy: float | None = None
+) -> str:
+    busy = (
+        ""
+        if python_us_other_cpu_busy is None
+        else f" ({python_us_other_cpu_busy:.2f} with the other CPU busy)"
+    )
     return (
-        f"  machine reference (lower is faster): Python {python_us:.2f} µs an iteration, "
+        f"  machine reference (lower is faster): Python {python_us:.2f} µs an iteration{busy}, "
         f"PostgreSQL {postgres_ms:.1f} ms a query"
     )
 
@@ -963,6 +1022,28 @@ def python_reference(rounds: int = 5, iterations: int = 2_000) -> float:
     return round(statistics.median(taken), 2)
 
 
+def python_reference_other_cpu_busy() -> float:
+    """:func:`python_reference` while another process keeps a CPU busy. On the machines
+    this project was measured on, a process ran up to ~1.9× slower while the other of the
+    two CPUs was busy (they share a core), so a service's CPU per unit of work depends on
+    how busy the rest of the machine keeps the other CPU."""
+    spin = subprocess.Popen(
+        [sys.executable, "-c", "import time\nend = time.time() + 60\nwhile time.time() < end: pass"]
+    )
+    try:
+        time.sleep(0.1)  # started
+        return python_reference()
+    finally:
+        spin.kill()
+        spin.wait()
+
+
+def quick_reference() -> float:
+    """A short :func:`python_reference` (~30 ms), taken before and after each phase: the
+    machine's speed moves within a run."""
+    return python_reference(rounds=3, iterations=500)
+
+
 async def postgres_reference(dsn: str, rounds: int = 3) -> float:
     """The same for PostgreSQL: milliseconds for one fixed query that only computes (50,000
     MD5s of generated rows), the median of ``rounds``; the server's CPU, nearly all of it."""
@@ -1006,6 +1087,7 @@ async def run(quick: bool, only: Sequence[str] = PHASES) -> dict[str, Any]:
         # compare only through these).
         results["reference"] = {
             "python_us": python_reference(),
+            "python_us_other_cpu_busy": python_reference_other_cpu_busy(),
             "postgres_ms": await postgres_reference(pg.dsn),
         }
         log(f"machine reference: {json.dumps(results['reference'])}")
@@ -1024,7 +1106,9 @@ async def run(quick: bool, only: Sequence[str] = PHASES) -> dict[str, Any]:
             if name not in only:
                 continue
             log(f"{name} …")
+            before = quick_reference()
             results[name] = await step()
+            results[name]["reference_python_us"] = {"before": before, "after": quick_reference()}
             log(f"{name}: {json.dumps(results[name])}")
         results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
         results["rss_mb"] = {

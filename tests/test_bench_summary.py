@@ -232,3 +232,51 @@ def test_the_machine_reference_is_the_median_of_the_runs(hub_bench: ModuleType) 
 def test_the_python_reference_counts_cpu_per_iteration(hub_bench: ModuleType) -> None:
     taken = hub_bench.python_reference(rounds=1, iterations=200)
     assert 0.1 < taken < 1_000
+
+
+def test_the_single_posts_sides_take_turns_on_every_request_once(hub_bench: ModuleType) -> None:
+    """The machine's speed moves from second to second: the hub and the bare endpoint are
+    measured in turns (hub then bare, bare then hub, …) on the same requests."""
+    items = list(range(10))
+    slices = hub_bench.interleaved(items, 4)
+    assert [first for first, _ in slices] == ["hub", "bare", "hub", "bare"]
+    assert [x for _, chunk in slices for x in chunk] == items
+    assert [len(chunk) for _, chunk in slices] == [3, 3, 3, 1]
+    assert [first for first, _ in hub_bench.interleaved(items, 20)] == ["hub", "bare"] * 5
+
+
+def test_the_figures_of_a_sides_slices_are_taken_together(hub_bench: ModuleType) -> None:
+    parts = [
+        hub_bench.Driven([0.010] * 100, 1.0, 0.1),
+        hub_bench.Driven([0.030] * 100, 3.0, 0.3),
+    ]
+    figures = hub_bench.drive_figures(parts)
+    assert figures["requests"] == 200
+    assert figures["per_s"] == 50  # 200 requests in 4 s, not the mean of 100 and 33
+    assert figures["p50_ms"] == 20.0
+    assert figures["p99_ms"] == 30.0
+    assert figures["load_generator_cpu_share"] == 0.1
+
+
+def test_the_reference_with_the_other_cpu_busy_is_kept_and_printed(
+    hub_bench: ModuleType,
+) -> None:
+    runs = [run(50_000, 10), run(50_000, 10), run(50_000, 10)]
+    for results, busy in zip(runs, (7.0, 8.5, 7.5), strict=True):
+        results["reference"] = {
+            "python_us": 4.5,
+            "python_us_other_cpu_busy": busy,
+            "postgres_ms": 120,
+        }
+    record, text = hub_bench.summary(runs)
+    assert record["figures"]["reference"]["python_us_other_cpu_busy"] == 7.5
+    assert "Python 4.50 µs an iteration (7.50 with the other CPU busy)" in text
+    single = {
+        "concurrency": 8,
+        "ratio": 0.25,
+        "hub": {"per_s": 700, "p50_ms": 10.0, "p99_ms": 16.0},
+        "bare": {"per_s": 2800, "p50_ms": 2.5},
+        "reference_python_us": {"before": 4.4, "after": 8.1},
+    }
+    text, _ = hub_bench.table({"single": single, "reference": runs[0]["reference"]})
+    assert "Python reference before/after each phase, µs: single 4.4/8.1" in text
