@@ -2,7 +2,7 @@
 # the locked dependencies themselves.
 UV := scripts/uv.sh
 
-.PHONY: up test lint format demo bench bench-floor bench-single settings
+.PHONY: up test lint format demo bench bench-floor bench-single bench-machine settings
 
 up:            ## start the whole hub on the embedded default (SQLite, mock DUO)
 	$(UV) sync --frozen --no-dev --quiet --compile-bytecode
@@ -28,6 +28,10 @@ bench-floor:   ## the floor under the batch and replay figures (docs/benchmarks.
 bench-single:  ## a single registration's own work in ingest (ARGS=--callgrind: instructions)
 	$(UV) sync --frozen --quiet --compile-bytecode
 	$(UV) run --frozen python bench/single_bench.py $(ARGS)
+
+bench-machine: ## how steady this machine's speed is, and what it costs per fault and round trip
+	$(UV) sync --frozen --quiet --compile-bytecode
+	$(UV) run --frozen python bench/machine_bench.py $(ARGS)
 
 settings:      ## the settings table, as in the README
 	$(UV) run verzuimhub settings --markdown

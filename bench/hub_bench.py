@@ -36,7 +36,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -1022,20 +1023,28 @@ def python_reference(rounds: int = 5, iterations: int = 2_000) -> float:
     return round(statistics.median(taken), 2)
 
 
-def python_reference_other_cpu_busy() -> float:
-    """:func:`python_reference` while another process keeps a CPU busy. On the machines
-    this project was measured on, a process ran up to ~1.9× slower while the other of the
-    two CPUs was busy (they share a core), so a service's CPU per unit of work depends on
-    how busy the rest of the machine keeps the other CPU."""
-    spin = subprocess.Popen(
-        [sys.executable, "-c", "import time\nend = time.time() + 60\nwhile time.time() < end: pass"]
-    )
+@contextmanager
+def other_cpu_busy(cpu: int | None = None) -> Iterator[None]:
+    """Another process spinning while the block runs (pinned to ``cpu`` if given)."""
+    spin = [sys.executable, "-c", "import time\nend = time.time() + 60\nwhile time.time() < end: 0"]
+    if cpu is not None:
+        spin = ["taskset", "-c", str(cpu), *spin]
+    process = subprocess.Popen(spin)
     try:
         time.sleep(0.1)  # started
-        return python_reference()
+        yield
     finally:
-        spin.kill()
-        spin.wait()
+        process.kill()
+        process.wait()
+
+
+def python_reference_other_cpu_busy() -> float:
+    """:func:`python_reference` while another process keeps a CPU busy. On the machine of
+    the nineteenth session a process at times ran ~1.8× slower while the other of its two
+    CPUs was busy, and at times not at all: how much the services' work slows one another
+    down depends on the machine (``make bench-machine``)."""
+    with other_cpu_busy():
+        return python_reference()
 
 
 def quick_reference() -> float:
