@@ -1092,8 +1092,9 @@ async def run(quick: bool, only: Sequence[str] = PHASES) -> dict[str, Any]:
     }
     steps: list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]] = []
     try:
-        # Before anything runs: how fast this machine is today (figures of two sessions
-        # compare only through these).
+        # Before anything runs: how fast this machine is now. One reading, and the speed
+        # moves within a run (docs/benchmarks.md, nineteenth session): each phase gets a
+        # short reading before and after, and `make bench-machine` watches it for longer.
         results["reference"] = {
             "python_us": python_reference(),
             "python_us_other_cpu_busy": python_reference_other_cpu_busy(),
