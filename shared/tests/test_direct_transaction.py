@@ -274,6 +274,60 @@ async def test_the_last_write_goes_with_the_commit_unless_it_holds_a_dollar(db: 
     ]
 
 
+async def test_the_last_write_is_prepared_once_per_connection_and_after_a_failure_anew(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``send_last``'s statement is prepared (SQL ``PREPARE``) in the first commit's
+    message on a connection, and executed by name after that. A commit that failed may
+    have prepared its statement or not (here it did): the next one prepares it again under
+    a new name, and goes on."""
+    async with db.direct_transaction() as tx:
+        await pg_fetch(tx, "DROP TABLE IF EXISTS labels")
+        await pg_fetch(tx, "CREATE TABLE labels (n integer PRIMARY KEY, label text)")
+    insert = insert_statement(LABELS, ("n", "label"))
+    other = insert_statement(LABELS, ("label", "n"))  # another statement's text
+
+    def words(message: str) -> list[str]:
+        return [" ".join(part.split()[:2]).split("(")[0] for part in message.split(";\n")]
+
+    async with db.direct_lease() as lease:
+
+        async def twin() -> None:
+            async with lease.transaction(begin_next=True) as tx:
+                await pg_fetch(tx, "INSERT INTO labels VALUES (3, 'first')")
+                assert send_last(tx, other, [{"n": 3, "label": "l3"}])
+
+        async with lease.transaction(begin_next=True) as tx:
+            assert isinstance(tx, DirectTransaction)
+            sent = _sent(tx.connection, monkeypatch)
+            assert send_last(tx, insert, [{"n": 1, "label": "l1"}])
+        async with lease.transaction(begin_next=True) as tx:
+            assert send_last(tx, insert, [{"n": 2, "label": "l2"}])
+        with pytest.raises(IntegrityError):
+            await twin()
+        async with lease.transaction(begin_next=True) as tx:
+            assert send_last(tx, other, [{"n": 4, "label": "l4"}])
+        async with lease.transaction() as tx:
+            assert send_last(tx, other, [{"n": 5, "label": "l5"}])
+            prepared = await pg_fetch(
+                tx, "SELECT name FROM pg_prepared_statements WHERE name LIKE 'vzh_last_%'"
+            )
+    commits = [words(message) for message in sent if "COMMIT" in message.split(";\n")]
+    assert commits == [
+        ["PREPARE vzh_last_1", "EXECUTE vzh_last_1", "COMMIT", "BEGIN"],
+        ["EXECUTE vzh_last_1", "COMMIT", "BEGIN"],
+        ["PREPARE vzh_last_2", "EXECUTE vzh_last_2", "COMMIT", "BEGIN"],  # failed
+        ["PREPARE vzh_last_3", "EXECUTE vzh_last_3", "COMMIT", "BEGIN"],
+        ["EXECUTE vzh_last_3", "COMMIT"],
+    ]
+    # What the failed message prepared is left on the connection, unused.
+    assert sorted(row[0] for row in prepared) == ["vzh_last_1", "vzh_last_2", "vzh_last_3"]
+    async with db.direct_transaction() as tx:
+        rows = await pg_fetch(tx, "SELECT n, label FROM labels ORDER BY n")
+        await pg_fetch(tx, "DROP TABLE labels")
+    assert [tuple(row) for row in rows] == [(1, "l1"), (2, "l2"), (4, "l4"), (5, "l5")]
+
+
 def _sent(connection: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The simple queries (BEGIN, COMMIT, …) the connection sends from now on."""
     sent: list[str] = []

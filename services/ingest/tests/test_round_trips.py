@@ -169,6 +169,25 @@ async def test_a_registration_a_twin_committed_first_fails_the_commit(
     assert await fetch_rows(db_urls["ingest"], "SELECT 1 FROM feed_events") == []
 
 
+def _as_run(messages: list[str]) -> list[list[str]]:
+    """Each message's statements as PostgreSQL runs them: a prepared statement's text where
+    it is executed by name (``EXECUTE name(…)``), the ``PREPARE`` itself left out."""
+    prepared: dict[str, str] = {}
+    run: list[list[str]] = []
+    for message in messages:
+        statements = []
+        for part in message.split(";\n"):
+            words = part.split(maxsplit=3)
+            if words[:1] == ["PREPARE"]:
+                prepared[words[1].removesuffix("(text)")] = words[3]
+            elif words[:1] == ["EXECUTE"]:
+                statements.append(prepared[words[1].split("(", 1)[0]])
+            else:
+                statements.append(part)
+        run.append(statements)
+    return run
+
+
 @pytest.fixture
 def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """What the group commit's task sends to PostgreSQL, one entry per round trip."""
@@ -216,9 +235,21 @@ async def test_a_group_of_single_registrations_is_two_round_trips_on_a_writers_c
     assert [" ".join(sql.split()[:4]) for sql in sent[0][-3:-1]] == ["BEGIN", lookup]
     assert [" ".join(sql.split()[:4]) for sql in sent[1][:1]] == [lookup]
     assert len(sent[1]) == 2
-    for commit in (sent[0][-1], sent[1][-1]):
-        parts = commit.split(";\n")
-        assert [" ".join(part.split()[:3]) for part in parts] == [
+    # The first group prepares the rows' insert and the feed's statement on the writer's
+    # connection, first in its commit's message; the second executes them by name.
+    first, second = (commit.split(";\n") for commit in (sent[0][-1], sent[1][-1]))
+    assert [part.split()[0] for part in first] == [
+        *["PREPARE"] * 2,
+        *["EXECUTE"] * 2,
+        "COMMIT",
+        "BEGIN",
+    ]
+    assert [part.split()[0] for part in second] == ["EXECUTE", "EXECUTE", "COMMIT", "BEGIN"]
+    assert [part.split("(")[0] for part in first[2:4]] == [
+        part.split("(")[0] for part in second[:2]
+    ]
+    for commit in _as_run([sent[0][-1], sent[1][-1]]):
+        assert [" ".join(part.split()[:3]) for part in commit] == [
             'INSERT INTO "registraties"',
             "WITH adv AS",
             "COMMIT",
@@ -240,13 +271,12 @@ async def test_a_correction_in_a_group_is_written_with_the_commit(
     async with app_client("ingest") as client:
         first = await client.post("/v1/registraties", json=registratie(), headers=school)
         assert first.status_code == 201
-        statements.clear()
         corrected = await client.post(
             "/v1/registraties", json=registratie(versie=2, minuten=90), headers=school
         )
         assert corrected.status_code == 200
         sent = list(statements)
-    commit = sent[-1].split(";\n")
+    commit = _as_run([sql for sql in sent if "COMMIT" in sql.split(";\n")])[-1]
     assert [" ".join(part.split()[:2]) for part in commit] == [
         'UPDATE "registraties"',
         "WITH adv",

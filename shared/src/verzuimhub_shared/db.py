@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import operator
 import re
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
 from functools import lru_cache
@@ -196,6 +197,7 @@ class DirectLease:
             try:
                 yield tx
                 await connection.execute(tx.commit_statement(then_begin=begin_next))
+                tx.committed()
                 self._begun = begin_next
             except BaseException:
                 self._begun = False
@@ -243,11 +245,12 @@ class DirectTransaction:
     (:meth:`Database.direct_transaction`). The functions here that take a :data:`Tx` run
     their statements on it; anything that needs SQLAlchemy's execution needs a session."""
 
-    __slots__ = ("_with_commit", "connection")
+    __slots__ = ("_preparing", "_with_commit", "connection")
 
     def __init__(self, connection: asyncpg.Connection) -> None:
         self.connection = connection
         self._with_commit: list[str] = []
+        self._preparing: dict[str, str] = {}
 
     def send_with_commit(self, statement: str) -> None:
         """Send ``statement`` (no parameters, no rows wanted) in one round trip with the
@@ -256,13 +259,61 @@ class DirectTransaction:
         the end of the transaction's block, and nothing is committed)."""
         self._with_commit.append(statement)
 
+    def execute_with_commit(self, statement: str, document: str) -> None:
+        """:meth:`send_with_commit` for ``statement``, which reads one text parameter as
+        ``CAST(:rows AS json)``, given ``document`` (an SQL literal): ``EXECUTE`` of the
+        statement prepared on this connection (SQL ``PREPARE``, a named statement of the
+        session). Its first use on a connection prepares it, first in the same message:
+        parsed and planned once per connection instead of in every transaction (~300 µs of
+        the server's CPU for a group's insert of eight registrations, ~200 for its feed
+        rows). A name is never given twice on a connection: a message that failed may or
+        may not have prepared its statements, so they are prepared again under new names."""
+        known = _PREPARED.get(self.connection)
+        if known is None:
+            known = _PREPARED[self.connection] = _Prepared()
+        name = known.names.get(statement) or self._preparing.get(statement)
+        if name is None:
+            known.made += 1
+            name = self._preparing[statement] = f"vzh_last_{known.made}"
+        self._with_commit.append(f"EXECUTE {name}({document})")
+
     def commit_statement(self, *, then_begin: bool = False) -> str:
         """The ``COMMIT``, with what was handed to :meth:`send_with_commit` before it and,
-        with ``then_begin``, the next transaction's ``BEGIN`` after it."""
-        statements = [*self._with_commit, "COMMIT"]
+        with ``then_begin``, the next transaction's ``BEGIN`` after it; the statements of
+        :meth:`execute_with_commit` to prepare first."""
+        statements = [
+            *(
+                f"PREPARE {name}(text) AS "
+                + statement.replace("CAST(:rows AS json)", "CAST($1 AS json)")
+                for statement, name in self._preparing.items()
+            ),
+            *self._with_commit,
+            "COMMIT",
+        ]
         if then_begin:
             statements.append("BEGIN")
         return ";\n".join(statements)
+
+    def committed(self) -> None:
+        """The ``COMMIT`` succeeded: what its message prepared is there from now on."""
+        if self._preparing:
+            _PREPARED[self.connection].names.update(self._preparing)
+            self._preparing.clear()
+
+
+class _Prepared:
+    """The statements :meth:`DirectTransaction.execute_with_commit` prepared on one
+    connection (name by text), and how many names it gave there."""
+
+    __slots__ = ("made", "names")
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+        self.made = 0
+
+
+#: By connection: a connection that is closed and dropped takes its statements with it.
+_PREPARED: weakref.WeakKeyDictionary[asyncpg.Connection, _Prepared] = weakref.WeakKeyDictionary()
 
 
 #: A unit of work: an ORM session, or (PostgreSQL only) a transaction without one.
@@ -395,7 +446,9 @@ async def update_last(
 def send_last(session: Tx, statement: str, rows: Sequence[dict[str, Any]]) -> bool:
     """Hand ``statement``, which reads ``rows`` as a JSON document (``CAST(:rows AS json)``,
     as :func:`recordset` writes it), to a :class:`DirectTransaction`'s ``COMMIT``, with the
-    document written in (ADR 0019): one round trip for the write and the commit. No later
+    document written in (ADR 0019): one round trip for the write and the commit. The
+    statement is prepared once per connection and executed by name
+    (:meth:`DirectTransaction.execute_with_commit`). No later
     statement of the transaction sees what it writes; its failure is the commit's.
 
     False, and nothing sent, where that cannot be: not a :class:`DirectTransaction`, no
@@ -408,9 +461,7 @@ def send_last(session: Tx, statement: str, rows: Sequence[dict[str, Any]]) -> bo
     document = json_rows(rows)
     if "$" in document:
         return False
-    session.send_with_commit(
-        statement.replace("CAST(:rows AS json)", f"CAST($rows${document}$rows$ AS json)")
-    )
+    session.execute_with_commit(statement, f"$rows${document}$rows$")
     return True
 
 
