@@ -275,7 +275,7 @@ class DirectTransaction:
         if name is None:
             known.made += 1
             name = self._preparing[statement] = f"vzh_last_{known.made}"
-        self._with_commit.append(f"EXECUTE {name}({document})")
+        self.send_with_commit(f"EXECUTE {name}({document})")
 
     def commit_statement(self, *, then_begin: bool = False) -> str:
         """The ``COMMIT``, with what was handed to :meth:`send_with_commit` before it and,
@@ -283,8 +283,7 @@ class DirectTransaction:
         :meth:`execute_with_commit` to prepare first."""
         statements = [
             *(
-                f"PREPARE {name}(text) AS "
-                + statement.replace("CAST(:rows AS json)", "CAST($1 AS json)")
+                f"PREPARE {name}(text) AS {_positional(statement)}"
                 for statement, name in self._preparing.items()
             ),
             *self._with_commit,
