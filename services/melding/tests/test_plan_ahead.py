@@ -181,3 +181,43 @@ async def test_a_pupil_a_batch_makes_has_the_facts_of_its_last_event(
     finally:
         await db.dispose()
     assert [p[2] for p in pupils] == ["GM9904"]
+
+
+async def test_the_plan_ahead_answers_for_its_own_pupils_and_registrations(
+    db_urls: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the plan ahead writes is not read again: the next plan looks up only the
+    pupils and registrations the batch before it did not have."""
+    from verzuimhub_melding import repository as repo
+
+    asked: dict[str, set[Any]] = {"ledger": set(), "pupils": set()}
+    ledger_versions, leerlingen_by_key = repo.ledger_versions, repo.leerlingen_by_key
+
+    async def reading_ledger(session: Any, ids: Any) -> Any:
+        asked["ledger"] |= set(ids)
+        return await ledger_versions(session, ids)
+
+    async def reading_pupils(session: Any, keys: Any) -> Any:
+        asked["pupils"] |= {pseudonym for pseudonym, _ in keys}
+        return await leerlingen_by_key(session, keys)
+
+    monkeypatch.setattr(repo, "ledger_versions", reading_ledger)
+    monkeypatch.setattr(repo, "leerlingen_by_key", reading_pupils)
+    await truncate(db_urls["melding"])
+    first, second, _ = batches()
+    db = Database(db_urls["melding"])
+    try:
+        async with db.transaction() as session:
+            plan = await plan_ingest_events(session, CTX, first)
+            for found in asked.values():
+                found.clear()
+            following = await plan_ingest_events(session, CTX, second, plan)
+    finally:
+        await db.dispose()
+    link = CTX.pseudonymiser.pseudonym
+    # The second batch: r1 (A) and r2 from the first; r4 (C) and r5 (B, known from the first).
+    assert asked == {"ledger": {"r4", "r5"}, "pupils": {link(C, "melding-link")}}
+    # And it counts on what the first writes: r1 updated, r2 withdrawn, A and B not made again.
+    assert [row[0] for row in following.updates] == ["r1"]
+    assert following.deletions == ["r2"]
+    assert [p["pgn_hash"] for p in following.new_pupils] == [link(C, "melding-link")]

@@ -298,20 +298,23 @@ async def plan_ingest_events(
     marks only what the rows do not show: a registration withdrawn, or moved to a later
     date or another pupil (ADR 0024). ``ahead``: the plan of the batch before it, being
     written while this one is planned (``FeedConsumer(prepare=)``, ADR 0022); what it
-    writes is taken as written, whether this session sees it yet or not."""
+    writes is taken as written, whether this session sees it yet or not, and is not read
+    again."""
     final, link, position = batch.final, batch.link, batch.position
-    stored = await repo.ledger_versions(session, final) if final else {}
     puts = [reg for op, reg in final.values() if op == "put"]
     # Most events repeat what melding knows of the pupil: a pupil row is written only when
     # one of these facts changed.
     wanted = {(link[r.pgn], r.brin) for r in puts}
-    known = await repo.leerlingen_by_key(session, wanted) if puts else {}
+    # What the plan ahead writes is what melding will know: only the rest is read (in a
+    # replay, a quarter of a batch's pupils were in the batch before it).
+    unread_ids = final.keys() if ahead is None else final.keys() - ahead.ledger.keys()
+    unread = wanted if ahead is None else wanted - ahead.pupils.keys()
+    stored = await repo.ledger_versions(session, unread_ids) if unread_ids else {}
+    known = await repo.leerlingen_by_key(session, unread) if unread else {}
     if ahead is not None:
         for registratie_id in final.keys() & ahead.ledger.keys():
             version = ahead.ledger[registratie_id]
-            if version is None:
-                stored.pop(registratie_id, None)
-            else:
+            if version is not None:
                 stored[registratie_id] = version
         for key in wanted & ahead.pupils.keys():
             known[key] = ahead.pupils[key]
