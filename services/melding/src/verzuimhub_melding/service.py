@@ -307,10 +307,10 @@ async def plan_ingest_events(
     wanted = {(link[r.pgn], r.brin) for r in puts}
     # What the plan ahead writes is what melding will know: only the rest is read (in a
     # replay, a quarter of a batch's pupils were in the batch before it).
-    unread_ids = final.keys() if ahead is None else final.keys() - ahead.ledger.keys()
-    unread = wanted if ahead is None else wanted - ahead.pupils.keys()
-    stored = await repo.ledger_versions(session, unread_ids) if unread_ids else {}
-    known = await repo.leerlingen_by_key(session, unread) if unread else {}
+    ids_to_read = final.keys() if ahead is None else final.keys() - ahead.ledger.keys()
+    pupils_to_read = wanted if ahead is None else wanted - ahead.pupils.keys()
+    stored = await repo.ledger_versions(session, ids_to_read) if ids_to_read else {}
+    known = await repo.leerlingen_by_key(session, pupils_to_read) if pupils_to_read else {}
     if ahead is not None:
         for registratie_id in final.keys() & ahead.ledger.keys():
             version = ahead.ledger[registratie_id]
