@@ -30,7 +30,6 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from verzuimhub.testing import run_sync
 from verzuimhub_shared.db import (
     COPY_MIN_ROWS,
-    PROBED_KEYS_MAX,
     Database,
     Tx,
     bulk_delete,
@@ -64,6 +63,8 @@ THINGS = Table(
 )
 KEYS = Table("keys", metadata, Column("id", String(8), primary_key=True))
 AT = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
+#: A list of keys as long as a replay's batch lookups (thousands): one array parameter.
+MANY = 2200
 
 
 def rows(count: int, start: int = 0) -> list[dict[str, object]]:
@@ -251,25 +252,20 @@ async def test_by_keys_reads_each_wanted_row_once(db: Database) -> None:
 
 
 async def test_by_keys_reads_as_many_keys_as_given(db: Database) -> None:
-    # More than PROBED_KEYS_MAX: on PostgreSQL left to the planner.
     async with db.transaction() as session:
-        await bulk_insert(session, THINGS, rows(2 * PROBED_KEYS_MAX + 200))
-    wanted = [f"r{i}" for i in range(1, 2 * PROBED_KEYS_MAX + 200, 2)] + ["absent", "r1"]
-    assert len(set(wanted)) > PROBED_KEYS_MAX
+        await bulk_insert(session, THINGS, rows(MANY))
+    wanted = [f"r{i}" for i in range(1, MANY, 2)] + ["absent", "r1"]
     async with db.transaction() as session:
         found = await by_keys(session, THINGS.c.id, wanted, THINGS.c.id, where=[THINGS.c.n > 10])
-        assert sorted(found.scalars()) == sorted(
-            f"r{i}" for i in range(11, 2 * PROBED_KEYS_MAX + 200, 2)
-        )
+        assert sorted(found.scalars()) == sorted(f"r{i}" for i in range(11, MANY, 2))
 
 
 async def test_rows_by_keys_reads_each_wanted_row_once_as_tuples(db: Database) -> None:
-    count = 2 * PROBED_KEYS_MAX + 200
+    count = MANY
     async with db.transaction() as session:
         await bulk_insert(session, THINGS, rows(count))
     few = [f"r{i}" for i in range(0, 40, 3)] + ["absent", "r3", "r3"]
-    many = [f"r{i}" for i in range(1, count, 2)] + ["absent", "r1"]  # planner's choice
-    assert len(set(many)) > PROBED_KEYS_MAX
+    many = [f"r{i}" for i in range(1, count, 2)] + ["absent", "r1"]
     columns = (THINGS.c.n, THINGS.c.id, THINGS.c.day, THINGS.c.note)
     async with db.transaction() as session:
         for wanted in (few, many):
@@ -372,6 +368,46 @@ async def test_by_keys_reads_through_the_index_whatever_the_statistics_say(pg_ur
     finally:
         async with db.engine.begin() as conn:
             await conn.run_sync(GROUPED.metadata.drop_all)
+        await db.dispose()
+
+
+_THINGS_SEQ_READ = text(
+    "SELECT seq_tup_read FROM pg_stat_xact_user_tables WHERE relname = 'things'"
+)
+
+
+async def test_many_keys_are_read_through_the_index_after_the_table_was_emptied(
+    pg_url: str,
+) -> None:
+    """A lookup of thousands of keys (a replay's batch) reads through the key's index, on
+    a connection whose cached plans were made while the table was empty. Before, such a
+    list was left to the planner. A generic plan made on the emptied table was a
+    sequential scan, and it stayed one as the table filled again: it compared every row
+    with every key (a generic plan cannot hash a parameter's list), seconds a batch on a
+    ledger of 60,000 rows."""
+    db = Database(pg_url, pool_size=1)  # one connection: one statement cache
+    wanted = [f"r{i}" for i in range(0, 3000, 2)]
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(metadata.drop_all)
+            await conn.run_sync(metadata.create_all)
+        for filled in (True, False, True):  # filled, emptied (plans made), filled again
+            async with db.transaction() as session:
+                await session.execute(text("TRUNCATE things"))
+                if filled:
+                    await bulk_insert(session, THINGS, rows(3000))
+            for _ in range(8):  # more than the five custom plans PostgreSQL makes first
+                async with db.transaction() as session:
+                    before = (await session.execute(_THINGS_SEQ_READ)).scalar_one()
+                    found = await rows_by_keys(session, THINGS.c.id, wanted, THINGS.c.n)
+                    read = (await by_keys(session, THINGS.c.id, wanted, THINGS.c.n)).all()
+                    scanned = (await session.execute(_THINGS_SEQ_READ)).scalar_one() - before
+                    assert sorted(n for (n,) in found) == sorted(n for (n,) in read)
+                    assert len(found) == (len(wanted) if filled else 0)
+                    assert scanned == 0
+    finally:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(metadata.drop_all)
         await db.dispose()
 
 

@@ -742,10 +742,6 @@ def index_scans_only(session: Tx) -> Any:
     return planner_settings(session, enable_seqscan="off", enable_sort="off")
 
 
-#: Up to how many keys :func:`by_keys` reads through the key's index (see there).
-PROBED_KEYS_MAX = 1000
-
-
 async def by_keys(
     session: AsyncSession,
     key: Any,
@@ -759,13 +755,14 @@ async def by_keys(
     ``where``; locked ``FOR UPDATE`` with ``lock``): their ``columns`` (default: all), or
     the ORM ``entity`` mapped to the table. Unordered.
 
-    On PostgreSQL ``key = ANY(:keys)`` (see :func:`_one_of`). Up to ``PROBED_KEYS_MAX``
-    keys it runs under
-    :func:`index_scans_only`: a lookup by key reads through the key's index, whatever a
-    cached plan or stale statistics say. More keys than that (a replay's batch) are left to
-    the planner: at that count a scan of the table can be the cheaper plan (probing 5,000
-    keys one by one cost a replay ~6 µs more of PostgreSQL's CPU per event than scanning a
-    ledger of 60,000 rows). Elsewhere: ``key IN (…)``. See ADR 0014."""
+    On PostgreSQL ``key = ANY(:keys)`` (see :func:`_one_of`), under
+    :func:`index_scans_only`: a lookup by key reads through the key's index, however many
+    keys and whatever a cached plan or stale statistics say. A replay's batch of 5,000 keys
+    was once left to the planner (above 1,000 keys). A generic plan made while the table
+    was nearly empty then scanned it and compared each row with every key (a generic plan
+    cannot hash a parameter's list): 4–15 s a batch on a ledger of 60,000 rows, where the
+    index takes milliseconds (twentieth session). Elsewhere: ``key IN (…)``. See ADR
+    0014."""
     keys = list(dict.fromkeys(keys))
     postgres = is_postgresql(session)
     query: Any = select(*(columns or key.table.c)).where(_one_of(key, keys, postgres), *where)
@@ -773,7 +770,7 @@ async def by_keys(
         query = query.with_for_update()
     if entity is not None:
         query = select(entity).from_statement(query)
-    if not postgres or not keys or len(keys) > PROBED_KEYS_MAX:
+    if not postgres or not keys:
         return await session.execute(query)
     async with index_scans_only(session):
         return await session.execute(query)
@@ -794,8 +791,6 @@ async def rows_by_keys(
     joined = _text_keys(key, keys)
     statement = _rows_by_keys_statement(key, columns, joined is not None)
     params = {"keys": keys if joined is None else joined}
-    if len(keys) > PROBED_KEYS_MAX:
-        return await fetch_plain(session, statement, params)
     async with index_scans_only(session):
         return await fetch_plain(session, statement, params)
 
