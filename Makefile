@@ -2,7 +2,7 @@
 # the locked dependencies themselves.
 UV := scripts/uv.sh
 
-.PHONY: up test lint format demo bench bench-floor bench-single bench-machine settings
+.PHONY: up test lint format demo bench bench-floor bench-single bench-machine bench-replay-stages settings
 
 up:            ## start the whole hub on the embedded default (SQLite, mock DUO)
 	$(UV) sync --frozen --no-dev --quiet --compile-bytecode
@@ -32,6 +32,10 @@ bench-single:  ## a single registration's own work in ingest (ARGS=--callgrind: 
 bench-machine: ## how steady this machine's speed is, and what it costs per fault and round trip
 	$(UV) sync --frozen --quiet --compile-bytecode
 	$(UV) run --frozen python bench/machine_bench.py $(ARGS)
+
+bench-replay-stages: ## melding's replay stage by stage: CPU per event of decode, plan, write, PostgreSQL
+	$(UV) sync --frozen --quiet --compile-bytecode
+	$(UV) run --frozen python bench/replay_stages.py $(ARGS)
 
 settings:      ## the settings table, as in the README
 	$(UV) run verzuimhub settings --markdown

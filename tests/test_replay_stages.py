@@ -1,0 +1,114 @@
+"""``make bench-replay-stages`` (bench/replay_stages.py): melding's replay one stage after
+the other, each stage's CPU per event."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from datetime import date
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import text
+
+from verzuimhub.testing import truncate
+from verzuimhub_shared import events as ev
+from verzuimhub_shared.crypto import Pseudonymiser, Sealer
+from verzuimhub_shared.db import Database
+from verzuimhub_shared.testing.events import voor_melding
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+CTX: Any = SimpleNamespace(
+    pseudonymiser=Pseudonymiser("test-secret"), sealer=Sealer({"k1": "secret-one"}, "k1")
+)
+
+
+@pytest.fixture(scope="module")
+def replay_stages() -> ModuleType:
+    sys.path.insert(0, str(BENCH))  # it imports hub_bench and floor_bench from beside it
+    try:
+        spec = importlib.util.spec_from_file_location("replay_stages", BENCH / "replay_stages.py")
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def page(*events: dict[str, Any]) -> bytes:
+    """A page as ingest's feed serves it: one event per line."""
+    return b"[" + b",\n".join(orjson.dumps(e) for e in events) + b"]"
+
+
+def put(position: int, rid: str, pgn: str, day: int) -> dict[str, Any]:
+    data = voor_melding(rid, pgn, datum=date(2026, 3, day))
+    return {"position": position, "type": ev.REGISTRATIE_VASTGELEGD, "data": data}
+
+
+async def test_a_round_applies_every_page_and_times_each_stage(
+    replay_stages: ModuleType, db_urls: dict[str, str]
+) -> None:
+    pages = [
+        page(put(1, "r1", "123456782", 2), put(2, "r2", "123456782", 3)),
+        page(put(3, "r3", "234567891", 4), put(4, "r1", "123456782", 5)),  # r1 again
+    ]
+    await truncate(db_urls["melding"])
+    db = Database(db_urls["melding"])
+    readings = iter([1.0, 1.25])
+    try:
+        done = await replay_stages.replay_round(CTX, db, pages, lambda: next(readings))
+        async with db.transaction() as session:
+            ledger = (await session.execute(text("SELECT registratie_id, datum FROM ledger"))).all()
+            pupils = (await session.execute(text("SELECT count(*) FROM leerlingen"))).scalar()
+    finally:
+        await db.dispose()
+    assert done["events"] == 4
+    assert done["postgres"] == 0.25  # the backends' CPU over the round
+    assert all(done[stage] > 0 for stage in replay_stages.STAGES)
+    # The second page's r1 is an update planned with the first page's plan ahead.
+    assert sorted((rid, str(day)) for rid, day in ledger) == [
+        ("r1", "2026-03-05"),
+        ("r2", "2026-03-03"),
+        ("r3", "2026-03-04"),
+    ]
+    assert pupils == 2
+
+
+def test_each_stage_is_the_median_of_the_rounds_per_event(replay_stages: ModuleType) -> None:
+    rounds = [
+        {"decode": 0.2, "plan": 0.4, "write": 0.1, "postgres": 0.6, "events": 100_000},
+        {"decode": 0.3, "plan": 0.5, "write": 0.1, "postgres": 0.5, "events": 100_000},
+        {"decode": 0.25, "plan": 0.9, "write": 0.2, "postgres": 0.7, "events": 100_000},
+    ]
+    assert replay_stages.per_event(rounds) == {
+        "decode": 2.5,
+        "plan": 5.0,
+        "write": 1.0,
+        "postgres": 6.0,
+        "python": 8.5,
+    }
+
+
+def test_the_report_names_every_stage(replay_stages: ModuleType) -> None:
+    text_ = replay_stages.report(
+        {
+            "events": 60_000,
+            "rounds": 3,
+            "us_per_event": {
+                "decode": 3.27,
+                "plan": 6.48,
+                "write": 1.57,
+                "python": 11.32,
+                "postgres": 10.73,
+            },
+        }
+    )
+    assert "60,000 events, 3 rounds" in text_
+    for figure in ("3.27", "6.48", "1.57", "11.32", "10.73"):
+        assert figure in text_
