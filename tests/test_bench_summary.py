@@ -3,26 +3,18 @@ judged on the median of the runs, with the range beside it."""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "hub_bench.py"
+from verzuimhub.testing import bench_module
 
 
 @pytest.fixture(scope="module")
 def hub_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("hub_bench", BENCH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look themselves up there
-    spec.loader.exec_module(module)
-    return module
+    return bench_module("hub_bench")
 
 
 def run(replay: float, p99: float, *, batch: float | None = None) -> dict[str, Any]:
@@ -170,15 +162,7 @@ async def test_seq_scanned_rows_counts_what_ended_backends_read(
 
 
 def test_the_floor_bounds_the_batch_ratio_three_ways() -> None:
-    spec = importlib.util.spec_from_file_location("floor_bench", BENCH.with_name("floor_bench.py"))
-    assert spec is not None
-    assert spec.loader is not None
-    sys.path.insert(0, str(BENCH.parent))  # it imports hub_bench, as when run as a script
-    try:
-        floor = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(floor)
-    finally:
-        sys.path.remove(str(BENCH.parent))
+    floor = bench_module("floor_bench")
     # COPY 3 µs a row; 40 µs of Python and 20 of PostgreSQL per registration; 2 cores.
     assert floor.reachable(3.0, 40.0, 20.0, 2) == {
         "in_turn": 0.05,

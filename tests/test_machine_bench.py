@@ -3,29 +3,16 @@ what a fault and a round trip cost, for reading the hub's figures."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+from verzuimhub.testing import bench_module
 
 
 @pytest.fixture(scope="module")
 def machine_bench() -> ModuleType:
-    sys.path.insert(0, str(BENCH))  # it imports hub_bench from beside it
-    try:
-        spec = importlib.util.spec_from_file_location("machine_bench", BENCH / "machine_bench.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCH))
+    return bench_module("machine_bench")
 
 
 def test_the_speed_is_read_again_and_again_and_summed_up_per_two_seconds(

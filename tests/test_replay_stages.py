@@ -3,10 +3,7 @@ the other, each stage's CPU per event."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from datetime import date
-from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
@@ -14,13 +11,12 @@ import orjson
 import pytest
 from sqlalchemy import text
 
-from verzuimhub.testing import truncate
+from verzuimhub.testing import bench_module, truncate
 from verzuimhub_shared import events as ev
 from verzuimhub_shared.crypto import Pseudonymiser, Sealer
 from verzuimhub_shared.db import Database
 from verzuimhub_shared.testing.events import voor_melding
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
 CTX: Any = SimpleNamespace(
     pseudonymiser=Pseudonymiser("test-secret"), sealer=Sealer({"k1": "secret-one"}, "k1")
 )
@@ -28,17 +24,7 @@ CTX: Any = SimpleNamespace(
 
 @pytest.fixture(scope="module")
 def replay_stages() -> ModuleType:
-    sys.path.insert(0, str(BENCH))  # it imports hub_bench and floor_bench from beside it
-    try:
-        spec = importlib.util.spec_from_file_location("replay_stages", BENCH / "replay_stages.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCH))
+    return bench_module("replay_stages")
 
 
 def page(*events: dict[str, Any]) -> bytes:

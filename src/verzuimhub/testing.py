@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import importlib.util
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import date, timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 import httpx
@@ -44,6 +47,25 @@ async def eventually(check: Callable[[], Awaitable[bool] | bool], seconds: float
         if asyncio.get_running_loop().time() > deadline:
             pytest.fail(f"not so within {seconds} s: {getattr(check, '__name__', check)}")
         await asyncio.sleep(0.01)
+
+
+def bench_module(name: str) -> ModuleType:
+    """A script of the checkout's ``bench/`` (``name``, without ``.py``) loaded as a module,
+    for tests of its functions: registered in ``sys.modules`` (its dataclasses look
+    themselves up there), with ``bench/`` on the path while it loads, as when it runs as a
+    script (the scripts import one another)."""
+    bench = Path(__file__).resolve().parents[2] / "bench"
+    spec = importlib.util.spec_from_file_location(name, bench / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    sys.path.insert(0, str(bench))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(bench))
+    return module
 
 
 def run_sync(coro: Awaitable[T]) -> T:
