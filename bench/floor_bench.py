@@ -310,7 +310,7 @@ def replay_python_steps(ctx: MeldingContext, pages: list[bytes], events: int) ->
     }
 
 
-def _context(hub: hub_bench.Hub, name: str, make: Callable[[], Any]) -> Any:
+def service_context(hub: hub_bench.Hub, name: str, make: Callable[[], Any]) -> Any:
     """A service's context as its app builds it, from the settings the hub gives it."""
     saved = dict(os.environ)
     os.environ.update(hub.envs[name])
@@ -353,10 +353,10 @@ async def run() -> dict[str, Any]:
         events = sum(len(orjson.loads(page)) for page in pages)
         replay_pg = await replay_postgres_steps(hub.dsn("melding"), scale.batch_size, events)
         hub_bench.log("Python steps …")
-        ingest_ctx: IngestContext = _context(
+        ingest_ctx: IngestContext = service_context(
             hub, "ingest", lambda: create_app(IngestSettings()).state.ingest
         )
-        melding_ctx: MeldingContext = _context(
+        melding_ctx: MeldingContext = service_context(
             hub, "melding", lambda: create_melding_app(MeldingSettings()).state.melding
         )
         _settle_garbage_collector()  # as `verzuimhub serve` does

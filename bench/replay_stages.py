@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import hub_bench
-from floor_bench import _context, feed_pages
+from floor_bench import feed_pages, service_context
 
 from verzuimhub.cli import _settle_garbage_collector
 from verzuimhub.testing import truncate
@@ -118,7 +118,9 @@ async def run(scale: hub_bench.Scale, rounds: int) -> dict[str, Any]:
         await hub_bench.bench_batch(hub, scale, dataset)
         pages = await feed_pages(hub, scale.batch_size)
         hub.stop_all()
-        ctx = _context(hub, "melding", lambda: create_melding_app(MeldingSettings()).state.melding)
+        ctx = service_context(
+            hub, "melding", lambda: create_melding_app(MeldingSettings()).state.melding
+        )
         db = Database(hub.db_urls["melding"])
         _settle_garbage_collector()  # as `verzuimhub serve` does
 
