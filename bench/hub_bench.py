@@ -566,12 +566,9 @@ def interleaved(items: list[Any], slices: int) -> list[tuple[str, list[Any]]]:
     to 2× from one second to the next (docs/benchmarks.md, nineteenth session): two sides
     measured one after the other, each a few seconds long, could land on different speeds;
     in turns they share them, and a drift over the run weighs on both alike."""
-    size = -(-len(items) // slices)
-    return [
-        (("hub", "bare")[i % 2], items[i * size : (i + 1) * size])
-        for i in range(slices)
-        if items[i * size : (i + 1) * size]
-    ]
+    size = max(1, -(-len(items) // slices))
+    chunks = [items[start : start + size] for start in range(0, len(items), size)]
+    return [(("hub", "bare")[i % 2], chunk) for i, chunk in enumerate(chunks)]
 
 
 async def group_counts(hub: Hub) -> tuple[float, float]:

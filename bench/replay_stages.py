@@ -16,10 +16,10 @@ one after the other in this process, so each one's own CPU shows:
 - each batch is planned with the plan of the batch before it, as the consumer plans ahead;
 - every table of melding's database is emptied between rounds.
 
-It skips the HTTP fetch, the cursor's update and the event loop's switching between
-stages. Its figures are therefore a little below what melding spends per event in the
-replay (the hub's ``cpu_us_per_event``). They cost the same work the same, whatever the
-overlap.
+It leaves out the HTTP fetch, the cursor's update and the event loop's switching between
+stages, so its figures are a little below what melding spends per event in the replay (the
+hub's ``cpu_us_per_event``). Unlike the replay's rate, they do not move with how well the
+stages happened to overlap.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from importlib.machinery import ModuleSpec
 from types import ModuleType
 from typing import Any
 
-import httpx
+from verzuimhub_shared.http import http_client
 
 
 class _Recorder(MetaPathFinder):
@@ -46,7 +46,7 @@ async def test_a_request_over_a_connection_looks_up_no_module() -> None:
     port = server.sockets[0].getsockname()[1]
     recorder = _Recorder()
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        async with http_client(base_url=f"http://127.0.0.1:{port}") as client:
             assert (await client.get("/")).text == "ok"  # connection and pool set up
             sys.meta_path.insert(0, recorder)
             try:

@@ -359,17 +359,17 @@ class SchoolCalendar:
         self._last = last + timedelta(days=6 - last.weekday())  # a Sunday
         total = (self._last - self._base).days + 1
         # Free weekdays as offsets from the base (a Monday: an offset's weekday is offset % 7),
-        # the public holidays collected once per year: built for three regions when melding
-        # first evaluates, this walk over ~18,600 days took ~40 ms each day by day.
+        # the public holidays collected once per year. Built for three regions when melding
+        # first evaluates; walking the ~18,600 days one by one took ~40 ms a region.
         base = self._base.toordinal()
         closed = set(self._free)
         for year in range(self._base.year, self._last.year + 1):
             closed.update(school_closed_holidays(year))
         off = {day.toordinal() - base for day in closed}
         lesdag = bytes(offset % 7 < 5 and offset not in off for offset in range(total))
+        lesdag_before = [0, *accumulate(lesdag)]
         self._lesdag = lesdag
-        self._lesdag_before = [0, *accumulate(lesdag)]
-        lesdag_before = self._lesdag_before
+        self._lesdag_before = lesdag_before
         weeks = total // 7
         lesweek_before = [0] * (weeks + 1)
         lesweek_weeks: list[int] = []
