@@ -41,6 +41,7 @@ from verzuimhub_shared.db import (
     copy_rows,
     delete_by_keys,
     driver,
+    highest,
     insert_new,
     pg_fetch,
     pg_fetch_lists,
@@ -274,6 +275,14 @@ async def test_rows_by_keys_reads_each_wanted_row_once_as_tuples(db: Database) -
                 (r["n"], r["id"], r["day"], r["note"]) for r in rows(count) if r["id"] in wanted
             )
         assert await rows_by_keys(session, THINGS.c.id, [], THINGS.c.id) == []
+
+
+async def test_highest_is_the_greatest_value_byte_by_byte_or_none(db: Database) -> None:
+    async with db.transaction() as session:
+        assert await highest(session, THINGS.c.id) is None
+        await bulk_insert(session, THINGS, rows(12))  # r0 … r11: "r9" is the greatest
+        assert await highest(session, THINGS.c.id) == "r9"
+        assert await highest(session, THINGS.c.n) == 11
 
 
 def test_text_keys_are_joined_only_when_they_can_be_split_back() -> None:

@@ -106,3 +106,36 @@ async def test_lookups_probe_the_indexes_after_the_tables_grew(db_urls: dict[str
     assert found["taken"] == {"l-5000": date(2026, 1, 5), "l-4999": date(2026, 1, 5)}
     seq = {name: read.get(name, (0, 0))[0] for name in TABLES}
     assert seq == dict.fromkeys(TABLES, 0), f"rows read by sequential scans: {seq}"
+
+
+async def test_only_registrations_up_to_the_ledgers_highest_are_looked_up(
+    db_urls: dict[str, str],
+) -> None:
+    """A registration above the ledger's highest id cannot be in it: it costs no probe of
+    the index (ADR 0028). New registrations are above it (time-ordered ids, ADR 0013);
+    corrections of older ones are not, and are still found."""
+    await truncate(db_urls["melding"])
+    db = Database(db_urls["melding"], pool_size=1)
+    try:
+        async with db.transaction() as session:
+            await session.execute(text(GROW[0]))
+            await session.execute(
+                text(GROW[1].replace("'r-' || g", "'r-' || lpad(g::text, 5, '0')"))
+            )
+        below = ["r-00007", "r-12345", "r-00000", "r-1234"]  # two in the ledger, two not
+        above = [f"r-{n:05d}" for n in range(20001, 20501)] + ["r-nope", "s-00001"]
+        async with db.transaction() as session:
+            found = await repo.ledger_versions(session, [*above, *below])
+            probes = await session.scalar(
+                text("SELECT idx_scan FROM pg_stat_xact_user_tables WHERE relname = 'ledger'")
+            )
+        async with db.transaction() as session:
+            await session.execute(text("DELETE FROM ledger"))
+            assert await repo.ledger_versions(session, below) == {}
+    finally:
+        await db.dispose()
+        await truncate(db_urls["melding"])
+    assert {k: v[:2] for k, v in found.items()} == {"r-00007": (1, "l-8"), "r-12345": (1, "l-2346")}
+    # Each key of ``= ANY`` is a probe of its own; the ledger's highest id is one more.
+    assert probes is not None
+    assert probes <= len(below) + 1, f"{probes} probes of the ledger"

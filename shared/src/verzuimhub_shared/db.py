@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import asyncpg
 import orjson
 from fastapi import Depends, Request
-from sqlalchemy import MetaData, Result, String, Table, event, select, text
+from sqlalchemy import MetaData, Result, String, Table, event, func, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import (
@@ -774,6 +774,17 @@ async def by_keys(
         return await session.execute(query)
     async with index_scans_only(session):
         return await session.execute(query)
+
+
+async def highest(session: AsyncSession, column: Any) -> Any:
+    """The highest value in ``column`` (``None`` when its table is empty): on PostgreSQL
+    read from the end of the column's index (:func:`index_scans_only`), so a stale plan
+    cannot read the table for it."""
+    statement = select(func.max(column))
+    if not is_postgresql(session):
+        return await session.scalar(statement)
+    async with index_scans_only(session):
+        return await session.scalar(statement)
 
 
 async def rows_by_keys(

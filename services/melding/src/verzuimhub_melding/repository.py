@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from operator import attrgetter
@@ -27,6 +28,7 @@ from verzuimhub_shared.db import (
     copy_rows,
     delete_by_keys,
     dialect_insert,
+    highest,
     index_scans_only,
     insert_ignore,
     is_postgresql,
@@ -96,11 +98,20 @@ async def update_leerlingen(session: AsyncSession, rows: Sequence[dict[str, Any]
 async def ledger_versions(
     session: AsyncSession, ids: Iterable[str]
 ) -> dict[str, tuple[int, str, date]]:
-    """(version, pupil, date) of the ledger's registrations among ``ids``."""
+    """(version, pupil, date) of the ledger's registrations among ``ids``.
+
+    Only ids up to the ledger's highest are looked up: the others cannot be in it.
+    Registration ids are time-ordered (ADR 0013), so a registration new to melding is
+    nearly always above it, and costs no probe of the index; a correction or withdrawal of
+    an older one is looked up (ADR 0028). Python orders strings by code point, which for
+    UTF-8 text is the byte order of PostgreSQL's ``COLLATE "C"`` (ADR 0012) and SQLite's."""
     ids = sorted(set(ids))
+    top = await highest(session, E.c.registratie_id) if ids else None
+    if top is None:
+        return {}
     out: dict[str, tuple[int, str, date]] = {}
     columns = (E.c.registratie_id, E.c.versie, E.c.leerling_id, E.c.datum)
-    for chunk in _chunks(session, ids):
+    for chunk in _chunks(session, ids[: bisect_right(ids, top)]):
         for registratie_id, *version in await rows_by_keys(
             session, E.c.registratie_id, chunk, *columns
         ):
