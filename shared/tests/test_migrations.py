@@ -185,3 +185,20 @@ async def test_ledger_positions_migrate_both_ways(
     await _melding_at(url, "0006", down=True)
     marks = await fetch_rows(url, "SELECT leerling_id, vanaf FROM te_evalueren")
     assert [(m[0], str(m[1])) for m in marks] == [("p1", "2026-01-07")]
+
+
+async def test_the_pupil_check_in_one_statement_migrates_both_ways(pg: PostgresServer) -> None:
+    """Melding's revision 0008 rewrites the referring side's check (ADR 0021, addendum);
+    going down gives back revision 0006's function as it was."""
+    url = pg.url_for(await pg.create_database("vzh_test_pupil_check"))
+    source = "SELECT prosrc FROM pg_proc WHERE proname = 'pupil_references_exist'"
+    await _melding_at(url, "0007")
+    [(before,)] = await fetch_rows(url, source)
+    await upgrade(service("melding").migrations_package or "", url)
+    [(after,)] = await fetch_rows(url, source)
+    await _melding_at(url, "0007", down=True)
+    [(again,)] = await fetch_rows(url, source)
+    assert "count(DISTINCT leerling_id)" in before
+    assert "LEFT JOIN LATERAL" in after
+    assert "count(DISTINCT" not in after
+    assert again == before
