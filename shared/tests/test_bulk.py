@@ -22,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     select,
     text,
 )
@@ -275,6 +276,32 @@ async def test_rows_by_keys_reads_each_wanted_row_once_as_tuples(db: Database) -
                 (r["n"], r["id"], r["day"], r["note"]) for r in rows(count) if r["id"] in wanted
             )
         assert await rows_by_keys(session, THINGS.c.id, [], THINGS.c.id) == []
+
+
+#: A condition made once, as ``rows_by_keys`` wants it (its statement is cached).
+AT_LEAST = THINGS.c.n >= bindparam("least")
+
+
+async def test_rows_by_keys_meet_a_condition_with_the_values_given_each_time(
+    db: Database,
+) -> None:
+    async with db.transaction() as session:
+        await bulk_insert(session, THINGS, rows(30))
+    wanted = [f"r{i}" for i in range(0, 30, 2)]
+    async with db.transaction() as session:
+        for least in (10, 25, 31):
+            found = await rows_by_keys(
+                session,
+                THINGS.c.id,
+                wanted,
+                THINGS.c.id,
+                THINGS.c.n,
+                where=AT_LEAST,
+                params={"least": least},
+            )
+            assert sorted(tuple(r) for r in found) == [
+                (f"r{i}", i) for i in range(0, 30, 2) if i >= least
+            ]
 
 
 async def test_highest_is_the_greatest_value_byte_by_byte_or_none(db: Database) -> None:

@@ -788,29 +788,41 @@ async def highest(session: AsyncSession, column: Any) -> Any:
 
 
 async def rows_by_keys(
-    session: AsyncSession, key: Any, keys: Iterable[Any], *columns: Any
+    session: AsyncSession,
+    key: Any,
+    keys: Iterable[Any],
+    *columns: Any,
+    where: Any = None,
+    params: dict[str, Any] | None = None,
 ) -> Sequence[Sequence[Any]]:
     """:func:`by_keys` for ``columns`` of plain rows, as tuples in ``columns`` order
     (positional only), through :func:`fetch_plain`: a replay's batch looks up thousands of
     keys and gets thousands of rows back. The keys are probed as :func:`by_keys` probes
-    them."""
+    them. ``where``: one more condition, its values as named ``bindparam``s given in
+    ``params``; the statement is compiled once per (key, columns, where), so make it once
+    (a module constant)."""
     keys = list(dict.fromkeys(keys))
     if not keys:
         return []
+    also = () if where is None else (where,)
     if not is_postgresql(session):
-        return (await by_keys(session, key, keys, *columns)).all()
+        query = select(*columns).where(_one_of(key, keys, False), *also)
+        return (await session.execute(query, params or {})).all()
     joined = _text_keys(key, keys)
-    statement = _rows_by_keys_statement(key, columns, joined is not None)
-    params = {"keys": keys if joined is None else joined}
+    statement = _rows_by_keys_statement(key, columns, joined is not None, where)
+    values = {**(params or {}), "keys": keys if joined is None else joined}
     async with index_scans_only(session):
-        return await fetch_plain(session, statement, params)
+        return await fetch_plain(session, statement, values)
 
 
 @lru_cache(maxsize=64)
-def _rows_by_keys_statement(key: Any, columns: tuple[Any, ...], joined: bool) -> Any:
+def _rows_by_keys_statement(
+    key: Any, columns: tuple[Any, ...], joined: bool, where: Any = None
+) -> Any:
     """:func:`by_keys`' statement on PostgreSQL, the keys left to the parameter ``keys``
     (one string with ``joined``, see :func:`_any_key`)."""
-    return select(*columns).where(_any_key(key, joined=joined))
+    also = () if where is None else (where,)
+    return select(*columns).where(_any_key(key, joined=joined), *also)
 
 
 async def fetch_plain(

@@ -262,9 +262,9 @@ async def list_aanwezigheid(
     rows = list(await repo.leerlingen_of_school(session, brin, cursor, limit + 1))
     page = rows[:limit]
     ledgers: dict[str, list[Any]] = {p.id: [] for p in page}
-    for entry in await repo.ledger_of(session, [p.id for p in page], start):
+    for leerling_id, entry in await repo.ledger_entries(session, [p.id for p in page], start):
         if entry.datum <= end:
-            ledgers[entry.leerling_id].append(service.ledger_entry(entry))
+            ledgers[leerling_id].append(entry)
     overviews = []
     for pupil in page:
         entries = ledgers[pupil.id]

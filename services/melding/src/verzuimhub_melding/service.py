@@ -434,20 +434,6 @@ async def evaluate_pending(session: AsyncSession, ctx: MeldingContext, limit: in
     return len(marked)
 
 
-def ledger_entry(row: Any) -> Entry:
-    """A ledger row as the rules' input."""
-    return Entry(
-        datum=row.datum,
-        minuten=row.minuten,
-        eenheid=row.eenheid,
-        aantal_eenheden=row.aantal_eenheden,
-        alle_lessen_gemist=row.alle_lessen_gemist,
-        soort=row.soort,
-        categorie=row.categorie,
-        luxe_verzuim=row.luxe_verzuim,
-    )
-
-
 def _existing(meldingen: Iterable[Melding]) -> list[ExistingMelding]:
     out = []
     for m in meldingen:
@@ -489,11 +475,11 @@ async def evaluate_leerlingen(
         windows[leerling_id] = ctx.window_for(existing, changed[leerling_id], calendar)
     since = min(w.start for w in windows.values())
     entries: dict[str, list[Entry]] = defaultdict(list)
-    for row in await repo.ledger_of(session, ids, since):
+    for leerling_id, entry in await repo.ledger_entries(session, ids, since):
         # One query for the whole batch from the earliest window; keep only each pupil's
         # own window (bounded work per pupil, not per batch).
-        if row.datum >= windows[row.leerling_id].start:
-            entries[row.leerling_id].append(ledger_entry(row))
+        if entry.datum >= windows[leerling_id].start:
+            entries[leerling_id].append(entry)
     to_publish: list[tuple[Melding, Leerling]] = []
     for leerling_id in ids:
         row = pupils[leerling_id]
@@ -513,9 +499,7 @@ async def evaluate_leerlingen(
             # from earlier, as often as it takes to reach the run's first day (each step
             # goes back five lesweken; a run longer than that needs several).
             window = LedgerWindow(result.needs_history_from, window.anchor)
-            own = [
-                ledger_entry(r) for r in await repo.ledger_of(session, [leerling_id], window.start)
-            ]
+            own = [e for _, e in await repo.ledger_entries(session, [leerling_id], window.start)]
             result = evaluate(
                 _pupil(row), ledger_days(own), existing, calendar, ctx.rules, window=window
             )
@@ -789,7 +773,7 @@ async def file_overig(
         raise NotFound("Van deze leerling is op deze school geen verzuim geregistreerd")
     leerling_id = known[key][0]
     pupil = (await repo.leerlingen(session, [leerling_id]))[leerling_id]
-    entries = [ledger_entry(r) for r in await repo.ledger_of(session, [pupil.id], begindatum)]
+    entries = [e for _, e in await repo.ledger_entries(session, [pupil.id], begindatum)]
     dagen = specificatie(entries, begindatum, einddatum)
     if not dagen:
         raise BadRequest(

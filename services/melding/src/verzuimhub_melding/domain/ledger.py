@@ -6,14 +6,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 from verzuimhub_melding.rules import LedgerDay
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
+    """A ledger row as the rules read it. A tuple: the evaluator makes one per ledger row
+    it reads (tens of thousands a round after a replay), straight from the row's values
+    in this order (``repository.ENTRY_COLUMNS``)."""
+
     datum: date
     minuten: int
     eenheid: str
