@@ -95,23 +95,30 @@ async def update_leerlingen(session: AsyncSession, rows: Sequence[dict[str, Any]
     await bulk_update(session, L, rows, key="id")
 
 
+#: From this many ids on, :func:`ledger_versions` reads the ledger's highest id first: its
+#: three round trips (with the planner settings) cost ~0.3 ms, a probe of the index ~2 µs
+#: (PostgreSQL's and the client's, twenty-first session).
+BOUNDED_FROM = 256
+
+
 async def ledger_versions(
     session: AsyncSession, ids: Iterable[str]
 ) -> dict[str, tuple[int, str, date]]:
     """(version, pupil, date) of the ledger's registrations among ``ids``.
 
-    Only ids up to the ledger's highest are looked up: the others cannot be in it.
-    Registration ids are time-ordered (ADR 0013), so a registration new to melding is
-    nearly always above it, and costs no probe of the index; a correction or withdrawal of
-    an older one is looked up (ADR 0028). Python orders strings by code point, which for
-    UTF-8 text is the byte order of PostgreSQL's ``COLLATE "C"`` (ADR 0012) and SQLite's."""
+    Of many ids (``BOUNDED_FROM``), only those up to the ledger's highest are looked up:
+    the others cannot be in it. Registration ids are time-ordered (ADR 0013), so a
+    registration new to melding is nearly always above it, and costs no probe of the
+    index; a correction or withdrawal of an older one is looked up (ADR 0028). Python
+    orders strings by code point, which for UTF-8 text is the byte order of PostgreSQL's
+    ``COLLATE "C"`` (ADR 0012) and SQLite's."""
     ids = sorted(set(ids))
-    top = await highest(session, E.c.registratie_id) if ids else None
-    if top is None:
-        return {}
+    if len(ids) >= BOUNDED_FROM:
+        top = await highest(session, E.c.registratie_id)
+        ids = [] if top is None else ids[: bisect_right(ids, top)]
     out: dict[str, tuple[int, str, date]] = {}
     columns = (E.c.registratie_id, E.c.versie, E.c.leerling_id, E.c.datum)
-    for chunk in _chunks(session, ids[: bisect_right(ids, top)]):
+    for chunk in _chunks(session, ids):
         for registratie_id, *version in await rows_by_keys(
             session, E.c.registratie_id, chunk, *columns
         ):
