@@ -806,7 +806,7 @@ async def rows_by_keys(
         return []
     also = () if where is None else (where,)
     if not is_postgresql(session):
-        query = select(*columns).where(_one_of(key, keys, False), *also)
+        query = select(*(columns or key.table.c)).where(_one_of(key, keys, False), *also)
         return (await session.execute(query, params or {})).all()
     joined = _text_keys(key, keys)
     statement = _rows_by_keys_statement(key, columns, joined is not None, where)

@@ -181,7 +181,7 @@ async def ledger_entries(
     it."""
     where, params = (None, None) if since is None else (_SINCE, {"since": since})
     entries: list[tuple[str, Entry]] = []
-    make = tuple.__new__
+    make = tuple.__new__  # the NamedTuple without its constructor's argument handling
     for chunk in _chunks(session, leerling_ids):
         for leerling_id, *values in await rows_by_keys(
             session, E.c.leerling_id, chunk, *_ENTRY, where=where, params=params
