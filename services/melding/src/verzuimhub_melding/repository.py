@@ -173,18 +173,17 @@ _SINCE = E.c.datum >= bindparam("since")
 
 
 async def ledger_entries(
-    session: AsyncSession, leerling_ids: Sequence[str], since: date | None
+    session: AsyncSession, leerling_ids: Sequence[str], since: date
 ) -> list[tuple[str, Entry]]:
     """(pupil, entry) of the pupils' ledger rows from ``since`` on, by date. Plain rows
     (``rows_by_keys``), made into entries as they come: the evaluator reads thousands a
     round, and a SQLAlchemy row and a dataclass each cost more than the rules' work on
     it."""
-    where, params = (None, None) if since is None else (_SINCE, {"since": since})
     entries: list[tuple[str, Entry]] = []
     make = tuple.__new__  # the NamedTuple without its constructor's argument handling
     for chunk in _chunks(session, leerling_ids):
         for leerling_id, *values in await rows_by_keys(
-            session, E.c.leerling_id, chunk, *_ENTRY, where=where, params=params
+            session, E.c.leerling_id, chunk, *_ENTRY, where=_SINCE, params={"since": since}
         ):
             entries.append((leerling_id, make(Entry, values)))
     entries.sort(key=_by_date)
