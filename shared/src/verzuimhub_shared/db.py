@@ -750,10 +750,12 @@ async def by_keys(
     where: Sequence[Any] = (),
     lock: bool = False,
     entity: Any = None,
+    params: dict[str, Any] | None = None,
 ) -> Result[*tuple[Any, ...]]:
     """The rows of ``key``'s table whose ``key`` is one of ``keys`` (and that meet
-    ``where``; locked ``FOR UPDATE`` with ``lock``): their ``columns`` (default: all), or
-    the ORM ``entity`` mapped to the table. Unordered.
+    ``where``, whose named ``bindparam``s take their values from ``params``; locked ``FOR
+    UPDATE`` with ``lock``): their ``columns`` (default: all), or the ORM ``entity``
+    mapped to the table. Unordered.
 
     On PostgreSQL ``key = ANY(:keys)`` (see :func:`_one_of`), under
     :func:`index_scans_only`: a lookup by key reads through the key's index, however many
@@ -771,9 +773,9 @@ async def by_keys(
     if entity is not None:
         query = select(entity).from_statement(query)
     if not postgres or not keys:
-        return await session.execute(query)
+        return await session.execute(query, params or {})
     async with index_scans_only(session):
-        return await session.execute(query)
+        return await session.execute(query, params or {})
 
 
 async def highest(session: AsyncSession, column: Any) -> Any:
@@ -804,10 +806,9 @@ async def rows_by_keys(
     keys = list(dict.fromkeys(keys))
     if not keys:
         return []
-    also = () if where is None else (where,)
     if not is_postgresql(session):
-        query = select(*(columns or key.table.c)).where(_one_of(key, keys, False), *also)
-        return (await session.execute(query, params or {})).all()
+        also = () if where is None else (where,)
+        return (await by_keys(session, key, keys, *columns, where=also, params=params)).all()
     joined = _text_keys(key, keys)
     statement = _rows_by_keys_statement(key, columns, joined is not None, where)
     values = {**(params or {}), "keys": keys if joined is None else joined}

@@ -371,8 +371,8 @@ def _key_row(key: PupilKey) -> dict[str, Any]:
 async def _load_pupil_periods(
     session: AsyncSession, wanted: set[PupilKey]
 ) -> dict[PupilKey, PupilPeriod]:
-    """The wanted rows: on PostgreSQL exactly those (a join on the primary key with the
-    keys as lists); elsewhere by pupil and period (a few more, harmlessly)."""
+    """The wanted rows: on PostgreSQL exactly those (a probe of the primary key per key,
+    ``PUPIL_PERIODS_BY_KEYS``); elsewhere by pupil and period (a few more, harmlessly)."""
     pupils: dict[PupilKey, PupilPeriod] = {}
     if not wanted:
         return pupils
