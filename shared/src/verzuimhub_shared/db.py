@@ -9,13 +9,14 @@ Works on PostgreSQL (asyncpg) and SQLite (aiosqlite, the embedded default).
 
 from __future__ import annotations
 
+import asyncio
 import operator
 import re
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import asyncpg
 import orjson
@@ -513,6 +514,32 @@ async def insert_new(
             await connection.execute("RELEASE SAVEPOINT insert_new")
             return [row[key] for row in rows]
     return await bulk_insert(session, table, rows, ignore_conflicts=True, returning=key)
+
+
+W = TypeVar("W")
+P = TypeVar("P")
+
+
+async def meanwhile(write: Awaitable[W], work: Awaitable[P]) -> tuple[W, P]:
+    """``write`` (statements on the transaction's connection) while ``work`` (Python that
+    leaves the connection alone and gives the event loop a turn now and then) runs: the
+    database works on the one while this process works on the other. Both results.
+
+    ``write`` is always waited for, even when ``work`` fails, so that the connection is
+    idle again before the edge ends the transaction; ``work``'s error is the one raised.
+    ``write`` is started (its first statement sent) before ``work`` begins; should
+    ``work`` give the loop no turn, the rest of ``write`` runs after it (still correct, only
+    not overlapped)."""
+    task = asyncio.ensure_future(write)
+    try:
+        await asyncio.sleep(0)  # the write's first statement goes out now
+        done = await work
+    except BaseException:
+        await asyncio.wait([task])
+        if not task.cancelled():
+            task.exception()  # retrieved: work's error is the one that counts
+        raise
+    return await task, done
 
 
 async def _copy(

@@ -140,16 +140,18 @@ async def append(
     source: str,
     sealer: Sealer | None = None,
 ) -> None:
-    """Append events: the last write of the transaction.
+    """Append events: the last write of the transaction (:func:`rows_of`, then
+    :func:`append_rows`)."""
+    await append_rows(session, tables, rows_of(events, source=source, sealer=sealer))
 
-    An event's envelope is stored with ``"position": 0`` (:data:`UNPOSITIONED`), and
-    :func:`read_batch` writes the row's position in as it serves it (ADR 0026): the body is
-    made, and sealed, before the positions are known. On a :class:`DirectTransaction`, a
-    few rows go with its ``COMMIT``, in one statement that advances the counter and inserts
-    them: the counter's lock is taken there, in the commit's own round trip. Elsewhere the
-    counter is advanced first (``UPDATE … RETURNING``) and the rows are inserted after."""
+
+def rows_of(
+    events: Sequence[Event], *, source: str, sealer: Sealer | None = None
+) -> list[dict[str, Any]]:
+    """The feed rows of ``events``, their bodies made and sealed: Python only, no database
+    (so a producer can make them while one of its statements runs)."""
     if not events:
-        return
+        return []
     now = datetime.now(UTC)
     stamp = now.isoformat().replace("+00:00", "Z")
     rows = []
@@ -184,18 +186,32 @@ async def append(
                 "body": body,
             }
         )
+    return rows
+
+
+async def append_rows(session: Tx, tables: FeedTables, rows: Sequence[dict[str, Any]]) -> None:
+    """Append rows made by :func:`rows_of`: the last write of the transaction.
+
+    An event's envelope is stored with ``"position": 0`` (:data:`UNPOSITIONED`), and
+    :func:`read_batch` writes the row's position in as it serves it (ADR 0026): the body is
+    made, and sealed, before the positions are known. On a :class:`DirectTransaction`, a
+    few rows go with its ``COMMIT``, in one statement that advances the counter and inserts
+    them: the counter's lock is taken there, in the commit's own round trip. Elsewhere the
+    counter is advanced first (``UPDATE … RETURNING``) and the rows are inserted after."""
+    if not rows:
+        return
     if isinstance(session, DirectTransaction):
         statement = _numbered_insert_sql(tables, tuple(rows[0]), len(rows))
         numbered = [row | {"_offset": offset} for offset, row in enumerate(rows, 1)]
         if send_last(session, statement, numbered):
             return
     if is_postgresql(session):
-        [row] = await pg_fetch(session, _advance_sql(tables.counter.name), len(events))
+        [row] = await pg_fetch(session, _advance_sql(tables.counter.name), len(rows))
         last = int(row[0])
     else:
-        result = await orm_session(session).execute(_advance(tables), {"n": len(events)})
+        result = await orm_session(session).execute(_advance(tables), {"n": len(rows)})
         last = int(result.scalar_one())
-    first = last - len(events) + 1
+    first = last - len(rows) + 1
     # Not with the COMMIT: what send_last could not send (too many rows, a "$") it cannot
     # send with positions either.
     await copy_rows(

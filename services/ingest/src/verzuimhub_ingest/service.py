@@ -3,6 +3,7 @@ the edge (request dependency) commits."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections import defaultdict
@@ -25,7 +26,7 @@ from verzuimhub_shared import events as ev
 from verzuimhub_shared import feed
 from verzuimhub_shared.auth import Principal
 from verzuimhub_shared.crypto import Pseudonymiser, Sealer
-from verzuimhub_shared.db import Tx
+from verzuimhub_shared.db import Tx, meanwhile
 from verzuimhub_shared.errors import (
     BadRequest,
     Conflict,
@@ -311,13 +312,17 @@ async def _store(
 
     # In a group of single registrations these writes go with the COMMIT, and a row that a
     # concurrent twin committed first fails it (ADR 0026); elsewhere that row is left out.
-    inserted = await repo.insert_registraties(session, list(inserts.values()))
+    insert = repo.insert_registraties(session, list(inserts.values()))
+    if len(published) > _TURN_EVERY:
+        # A batch's feed rows are made while PostgreSQL copies its registrations (ADR 0029).
+        inserted, feed_rows = await meanwhile(insert, _feed_rows(ctx, published))
+    else:  # less Python than a turn of the event loop costs
+        inserted, feed_rows = await insert, await _feed_rows(ctx, published)
     lost = set(inserts) - inserted
     await repo.update_registraties(session, list(updates.values()))
 
-    projector = _Projector(ctx)
-    events: list[feed.Event] = []
-    for index, rid, item, category in published:
+    rows: list[dict[str, Any]] = []
+    for (index, rid, _, _), its_rows in zip(published, feed_rows, strict=True):
         if rid in lost:
             outcomes[index] = ItemOutcome(
                 index,
@@ -327,9 +332,37 @@ async def _store(
                 ),
             )
             continue
-        events.extend(projector.events(rid, item, category))
-    await feed.append(session, FEED, events, source=ev.SOURCE_INGEST, sealer=ctx.sealer)
+        rows.extend(its_rows)
+    await feed.append_rows(session, FEED, rows)
     return outcomes
+
+
+#: Registrations whose feed rows are made between two turns of the event loop: ~1 ms of
+#: Python, so that a statement running meanwhile keeps being sent and answered.
+_TURN_EVERY = 64
+
+
+async def _feed_rows(
+    ctx: IngestContext, published: Sequence[tuple[int, str, RegistratieIn, Category]]
+) -> list[list[dict[str, Any]]]:
+    """Each published registration's feed rows, made and sealed (``feed.rows_of``)."""
+    projector = _Projector(ctx)
+    out: list[list[dict[str, Any]]] = []
+    for start in range(0, len(published), _TURN_EVERY):
+        if start:
+            await asyncio.sleep(0)
+        events: list[feed.Event] = []
+        counts: list[int] = []
+        for _, rid, item, category in published[start : start + _TURN_EVERY]:
+            its = projector.events(rid, item, category)
+            events.extend(its)
+            counts.append(len(its))
+        rows = feed.rows_of(events, source=ev.SOURCE_INGEST, sealer=ctx.sealer)
+        offset = 0
+        for count in counts:
+            out.append(rows[offset : offset + count])
+            offset += count
+    return out
 
 
 def _confirm(registratie_id: str, item: RegistratieIn, catalogus: str) -> dict[str, Any]:
