@@ -190,7 +190,8 @@ def _as_run(messages: list[str]) -> list[list[str]]:
 
 @pytest.fixture
 def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """What the group commit's task sends to PostgreSQL, one entry per round trip."""
+    """What the group commit's task (and a task it runs meanwhile, ``db.meanwhile``) sends to
+    PostgreSQL, one entry per round trip."""
     sent: list[str] = []
     for name in ("fetch", "execute"):
         original = getattr(asyncpg.Connection, name)
@@ -198,7 +199,7 @@ def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         def counting(original: Any = original) -> Callable[..., Any]:
             async def call(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
                 task = asyncio.current_task()
-                if task is not None and task.get_name() == "group-commit":
+                if task is not None and task.get_name().startswith("group-commit"):
                     sent.append(query)
                 return await original(self, query, *args, **kwargs)
 
@@ -285,6 +286,56 @@ async def test_a_correction_in_a_group_is_written_with_the_commit(
     ]
     stored = await fetch_rows(db_urls["ingest"], "SELECT versie, minuten FROM registraties")
     assert stored == [(2, 90)]
+    # Made ahead as if it were new, with an id of its own (ADR 0029); answered and published
+    # with the stored one.
+    rid = first.json()["registratieId"]
+    assert corrected.json()["registratieId"] == rid
+    subjects = await fetch_rows(
+        db_urls["ingest"], "SELECT subject, count(*) FROM feed_events GROUP BY 1 ORDER BY 1"
+    )
+    assert subjects == [(rid, 2), (None, 2)]  # melding's events; swv-aggregate's have none
+
+
+async def test_a_groups_rows_and_feed_rows_are_made_while_its_lookup_runs(
+    clean_dbs: Any,
+    db_urls: dict[str, str],
+    app_client: Callable[..., Any],
+    auth: Callable[..., dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ADR 0029: while PostgreSQL locks and reads what a group's registrations need, ingest
+    makes their rows and feed rows, as if each were new; new ones are then stored and
+    published with what was made."""
+    looking = {"started": False, "ended": False}
+    overlapped: list[bool] = []
+    lookup, rows_of = repo.lock_and_day_totals, feed.rows_of
+
+    async def watched_lookup(*args: Any) -> Any:
+        looking["started"] = True
+        try:
+            return await lookup(*args)
+        finally:
+            looking["ended"] = True
+
+    def watched_rows_of(events: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        overlapped.append(looking["started"] and not looking["ended"])
+        return rows_of(events, **kwargs)
+
+    monkeypatch.setattr(repo, "lock_and_day_totals", watched_lookup)
+    monkeypatch.setattr(feed, "rows_of", watched_rows_of)
+    school = auth("school", brins=["99AA"])
+    async with app_client("ingest") as client:
+        answer = await client.post(
+            "/v1/registraties", json=registratie(schoolRegistratieId="ahead"), headers=school
+        )
+    assert answer.status_code == 201, answer.text
+    assert overlapped == [True]  # made once, while the lookup ran
+    rid = answer.json()["registratieId"]
+    assert await fetch_rows(db_urls["ingest"], "SELECT id FROM registraties") == [(rid,)]
+    subjects = await fetch_rows(
+        db_urls["ingest"], "SELECT subject, count(*) FROM feed_events GROUP BY 1 ORDER BY 1"
+    )
+    assert subjects == [(rid, 1), (None, 1)]
 
 
 async def test_a_group_that_meets_a_twin_runs_again_and_finds_its_row(

@@ -13,7 +13,7 @@ import asyncio
 import operator
 import re
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
 from functools import lru_cache
 from typing import Annotated, Any, TypeVar
@@ -520,7 +520,7 @@ W = TypeVar("W")
 P = TypeVar("P")
 
 
-async def meanwhile(write: Awaitable[W], work: Awaitable[P]) -> tuple[W, P]:
+async def meanwhile(write: Coroutine[Any, Any, W], work: Awaitable[P]) -> tuple[W, P]:
     """``write`` (statements on the transaction's connection) while ``work`` (Python that
     leaves the connection alone and gives the event loop a turn now and then) runs: the
     database works on the one while this process works on the other. Both results.
@@ -530,7 +530,8 @@ async def meanwhile(write: Awaitable[W], work: Awaitable[P]) -> tuple[W, P]:
     ``write`` is started (its first statement sent) before ``work`` begins; should
     ``work`` give the loop no turn, the rest of ``write`` runs after it (still correct, only
     not overlapped)."""
-    task = asyncio.ensure_future(write)
+    parent = asyncio.current_task()  # named after it: whose statements these are
+    task = asyncio.create_task(write, name=f"{parent.get_name() if parent else ''}/meanwhile")
     try:
         await asyncio.sleep(0)  # the write's first statement goes out now
         done = await work

@@ -5,7 +5,8 @@ are *commit-ordered*: :func:`append` takes the next positions from a one-row cou
 ``UPDATE … RETURNING``, which holds that row's lock until the transaction ends. A second
 writer waits there until the first has committed or rolled back, so a position only ever
 becomes visible after every lower position is settled, and a reader that asks for
-``position > cursor`` can never skip a late committer. Call :func:`append` as the last
+``position > cursor`` can never skip a late committer. Call :func:`append` (or
+:func:`append_rows`, with rows :func:`rows_of` made beforehand, ADR 0029) as the last
 write of a transaction: the counter lock is held from there to the commit (on a
 ``DirectTransaction``, in the commit's own message, ADR 0026).
 

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
@@ -212,11 +212,20 @@ async def _store(
 
     pseudonymiser = ctx.pseudonymiser
     link = {pgn: pseudonymiser.pseudonym(pgn, LINK) for pgn in {i.pgn for _, i, _ in accepted}}
-    existing, day_rows = await repo.lock_and_day_totals(
+    now = datetime.now(UTC)
+    lookup = repo.lock_and_day_totals(
         session,
         ((i.brin, i.school_registratie_id) for _, i, _ in accepted),
         ((link[i.pgn], i.datum) for _, i, _ in accepted),
     )
+    few = len(accepted) <= _TURN_EVERY
+    ahead: list[_Ahead] | None = None
+    if few:
+        # A few items (a group of single registrations): their rows and feed rows are made,
+        # as if each item were new, while PostgreSQL looks them up (ADR 0029).
+        (existing, day_rows), ahead = await meanwhile(lookup, _made_ahead(ctx, accepted, link, now))
+    else:
+        existing, day_rows = await lookup
     minutes_by_id: dict[str, tuple[tuple[str, date], int]] = {
         rid: ((pgn_hash, datum), minuten) for rid, pgn_hash, datum, minuten in day_rows
     }
@@ -226,14 +235,14 @@ async def _store(
     for pair_, minutes_ in minutes_by_id.values():
         day_totals[pair_] += minutes_
 
-    now = datetime.now(UTC)
     catalogue_version = ctx.catalogue.version
     state: dict[tuple[str, str], dict[str, Any]] = {}
     inserts: dict[str, dict[str, Any]] = {}
     updates: dict[str, dict[str, Any]] = {}
-    published: list[tuple[int, str, RegistratieIn, Category]] = []
+    published: list[_Published] = []
 
-    for index, item, digest in accepted:
+    for position, (index, item, digest) in enumerate(accepted):
+        made = ahead[position] if ahead is not None else None
         key = (item.brin, item.school_registratie_id)
         current = state.get(key)
         if current is None and key in existing:
@@ -245,7 +254,10 @@ async def _store(
                 "catalogus_versie": stored.catalogus_versie,
                 "new": False,
             }
-        bevestiging_id = current["id"] if current else new_id()
+        if current is not None:
+            bevestiging_id = current["id"]
+        else:
+            bevestiging_id = made.rid if made is not None else new_id()
         if current is not None:
             if item.versie == current["versie"] and digest == current["payload_hash"]:
                 outcomes[index] = ItemOutcome(
@@ -290,7 +302,11 @@ async def _store(
 
         category = ctx.catalogue.get(item.categorie)
         assert category is not None  # validated above
-        row = _row(ctx, item, bevestiging_id, digest, link[item.pgn], now)
+        feed_rows: list[dict[str, Any]] | None = None
+        if current is None and made is not None:  # new: what was made ahead holds
+            row, feed_rows = made.row, made.feed_rows
+        else:
+            row = _row(ctx, item, bevestiging_id, digest, link[item.pgn], now)
         if current is None or current.get("new"):
             row["vastgelegd_op"] = now
             inserts[bevestiging_id] = row
@@ -308,24 +324,24 @@ async def _store(
         outcomes[index] = ItemOutcome(
             index, uitkomst, _confirm(bevestiging_id, item, catalogue_version)
         )
-        published.append((index, bevestiging_id, item, category))
+        published.append(_Published(index, bevestiging_id, item, category, feed_rows))
 
     # In a group of single registrations these writes go with the COMMIT, and a row that a
     # concurrent twin committed first fails it (ADR 0026); elsewhere that row is left out.
     insert = repo.insert_registraties(session, list(inserts.values()))
-    if len(published) > _TURN_EVERY:
-        # A batch's feed rows are made while PostgreSQL copies its registrations (ADR 0029).
-        inserted, feed_rows = await meanwhile(insert, _feed_rows(ctx, published))
-    else:  # less Python than a turn of the event loop costs
-        inserted, feed_rows = await insert, await _feed_rows(ctx, published)
+    if few:
+        inserted = await insert
+        feed_rows_of = await _feed_rows(ctx, published)
+    else:  # a batch's feed rows are made while PostgreSQL copies its registrations
+        inserted, feed_rows_of = await meanwhile(insert, _feed_rows(ctx, published))
     lost = set(inserts) - inserted
     await repo.update_registraties(session, list(updates.values()))
 
     rows: list[dict[str, Any]] = []
-    for (index, rid, _, _), its_rows in zip(published, feed_rows, strict=True):
-        if rid in lost:
-            outcomes[index] = ItemOutcome(
-                index,
+    for entry, its_rows in zip(published, feed_rows_of, strict=True):
+        if entry.rid in lost:
+            outcomes[entry.item_index] = ItemOutcome(
+                entry.item_index,
                 "afgewezen",
                 problem=Conflict(
                     "Een gelijktijdig verzoek legde dezelfde registratie vast; probeer opnieuw"
@@ -338,30 +354,80 @@ async def _store(
 
 
 #: Registrations whose feed rows are made between two turns of the event loop: ~1 ms of
-#: Python, so that a statement running meanwhile keeps being sent and answered.
+#: Python, so that a statement running meanwhile keeps being sent and answered. Up to this
+#: many accepted items (a group of single registrations) are made ahead of their lookup.
 _TURN_EVERY = 64
 
 
+class _Ahead(NamedTuple):
+    """An accepted item's id, row and feed rows, made as if it were new."""
+
+    rid: str
+    row: dict[str, Any]
+    feed_rows: list[dict[str, Any]]
+
+
+class _Published(NamedTuple):
+    item_index: int
+    rid: str
+    item: RegistratieIn
+    category: Category
+    feed_rows: list[dict[str, Any]] | None  # made ahead, or None: to be made
+
+
+async def _made_ahead(
+    ctx: IngestContext,
+    accepted: Sequence[tuple[int, RegistratieIn, str]],
+    link: dict[str, str],
+    now: datetime,
+) -> list[_Ahead]:
+    """Each accepted item's row and feed rows with a new id, as if the item were new. An
+    item that turns out to be stored already (a correction, a replay) makes its own again
+    with its stored id, or none at all."""
+    projector = _Projector(ctx)
+    made = []
+    events: list[feed.Event] = []
+    for _, item, digest in accepted:
+        rid = new_id()
+        category = ctx.catalogue.get(item.categorie)
+        assert category is not None  # validated
+        its = projector.events(rid, item, category)
+        events.extend(its)
+        made.append((rid, _row(ctx, item, rid, digest, link[item.pgn], now), len(its)))
+    rows = iter(feed.rows_of(events, source=ev.SOURCE_INGEST, sealer=ctx.sealer))
+    return [_Ahead(rid, row, [next(rows) for _ in range(count)]) for rid, row, count in made]
+
+
 async def _feed_rows(
-    ctx: IngestContext, published: Sequence[tuple[int, str, RegistratieIn, Category]]
+    ctx: IngestContext, published: Sequence[_Published]
 ) -> list[list[dict[str, Any]]]:
-    """Each published registration's feed rows, made and sealed (``feed.rows_of``)."""
+    """Each published registration's feed rows, made and sealed (``feed.rows_of``), or
+    those it was given."""
+    given = [entry.feed_rows for entry in published if entry.feed_rows is not None]
+    if len(given) == len(published):  # all made ahead (a group of new registrations)
+        return given
     projector = _Projector(ctx)
     out: list[list[dict[str, Any]]] = []
     for start in range(0, len(published), _TURN_EVERY):
         if start:
             await asyncio.sleep(0)
-        events: list[feed.Event] = []
-        counts: list[int] = []
-        for _, rid, item, category in published[start : start + _TURN_EVERY]:
-            its = projector.events(rid, item, category)
-            events.extend(its)
-            counts.append(len(its))
-        rows = feed.rows_of(events, source=ev.SOURCE_INGEST, sealer=ctx.sealer)
-        offset = 0
-        for count in counts:
-            out.append(rows[offset : offset + count])
-            offset += count
+        chunk = published[start : start + _TURN_EVERY]
+        events = [
+            projector.events(entry.rid, entry.item, entry.category)
+            for entry in chunk
+            if entry.feed_rows is None
+        ]
+        rows = iter(
+            feed.rows_of(
+                [e for its in events for e in its], source=ev.SOURCE_INGEST, sealer=ctx.sealer
+            )
+        )
+        made = iter(events)
+        for entry in chunk:
+            if entry.feed_rows is not None:
+                out.append(entry.feed_rows)
+            else:
+                out.append([next(rows) for _ in next(made)])
     return out
 
 
