@@ -170,6 +170,32 @@ async def fetch_rows(url: str, sql: str) -> list[tuple[Any, ...]]:
         await engine.dispose()
 
 
+def feed_rows_made_during(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[bool]:
+    """Watches the coroutine function ``owner.name`` (a statement of ingest's transaction)
+    and ``feed.rows_of``. The list returned gets an entry each time feed rows are made:
+    whether a call of ``owner.name`` was under way then (ADR 0029)."""
+    from verzuimhub_shared import feed
+
+    under_way = {"started": False, "ended": False}
+    made: list[bool] = []
+    watched, rows_of = getattr(owner, name), feed.rows_of
+
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        under_way["started"] = True
+        try:
+            return await watched(*args, **kwargs)
+        finally:
+            under_way["ended"] = True
+
+    def making(events: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        made.append(under_way["started"] and not under_way["ended"])
+        return rows_of(events, **kwargs)
+
+    monkeypatch.setattr(owner, name, call)
+    monkeypatch.setattr(feed, "rows_of", making)
+    return made
+
+
 async def truncate(url: str) -> None:
     """Empty every table of a service database except Alembic's; reset feed counters."""
     engine = make_engine(url)

@@ -14,15 +14,19 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from sqlalchemy import text
 
 from verzuimhub.services import service
-from verzuimhub.testing import make_bsn, registratie, running_app, settings_for
+from verzuimhub.testing import (
+    feed_rows_made_during,
+    fetch_rows,
+    make_bsn,
+    registratie,
+    running_app,
+    settings_for,
+)
 from verzuimhub_ingest import repository as repo
 from verzuimhub_ingest import service as ingest
-from verzuimhub_shared import feed
 from verzuimhub_shared.auth import Principal
-from verzuimhub_shared.db import Database
 from verzuimhub_shared.migrations import upgrade
 
 Client = httpx.AsyncClient
@@ -169,23 +173,7 @@ async def test_a_batchs_feed_rows_are_made_while_its_registrations_are_written(
 ) -> None:
     """ADR 0029: the database writes a batch's registrations while ingest makes and seals
     its feed rows; the rows are all stored, and all published once."""
-    writing = {"started": False, "ended": False}
-    overlapped: list[bool] = []  # each time feed rows are made: was the write under way?
-    insert, rows_of = repo.insert_registraties, feed.rows_of
-
-    async def watched_insert(session: Any, rows: Any) -> set[str]:
-        writing["started"] = True
-        try:
-            return await insert(session, rows)
-        finally:
-            writing["ended"] = True
-
-    def watched_rows_of(events: Any, **kwargs: Any) -> list[dict[str, Any]]:
-        overlapped.append(writing["started"] and not writing["ended"])
-        return rows_of(events, **kwargs)
-
-    monkeypatch.setattr(repo, "insert_registraties", watched_insert)
-    monkeypatch.setattr(feed, "rows_of", watched_rows_of)
+    overlapped = feed_rows_made_during(monkeypatch, repo, "insert_registraties")
     school = auth("school", brins=["99AA"])
     items = [
         registratie(schoolRegistratieId=f"m-{i}", pgn=make_bsn(700 + i % 50), datum=_day(1 + i % 3))
@@ -193,25 +181,15 @@ async def test_a_batchs_feed_rows_are_made_while_its_registrations_are_written(
     ]
     async with _ingest(backend, clean_dbs, tmp_path, key_dir) as client:
         results = await _batch(client, items, school)
-        url = clean_dbs["ingest"] if backend == "postgresql" else None
-        if url is None:
-            url = f"sqlite+aiosqlite:///{tmp_path / 'ingest.db'}"
-        db = Database(url)
-        try:
-            async with db.transaction() as session:
-                published = (
-                    await session.execute(
-                        text("SELECT count(*), count(DISTINCT subject) FROM feed_events")
-                    )
-                ).one()
-                stored = (await session.execute(text("SELECT count(*) FROM registraties"))).one()
-        finally:
-            await db.dispose()
+    url = clean_dbs["ingest"]
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'ingest.db'}"
     assert [r["uitkomst"] for r in results] == ["aangemaakt"] * 300
     assert overlapped
     assert overlapped[0], overlapped  # the first rows, at least, while the write ran
-    assert tuple(stored) == (300,)
-    assert tuple(published) == (600, 300)  # one event per consumer, per registration
+    assert await fetch_rows(url, "SELECT count(*) FROM registraties") == [(300,)]
+    published = "SELECT count(*), count(DISTINCT subject) FROM feed_events"
+    assert await fetch_rows(url, published) == [(600, 300)]  # one per consumer and registration
 
 
 async def test_a_registration_a_concurrent_batch_stored_first_is_refused_and_not_published(
@@ -244,19 +222,15 @@ async def test_a_registration_a_concurrent_batch_stored_first_is_refused_and_not
             await asyncio.sleep(0.3)
             assert not racing.done()  # waiting for the first batch's "twin"
         outcomes = await racing
-        async with db.transaction() as session:
-            orphans = (  # events of a registration that was not stored
-                await session.execute(
-                    text(
-                        "SELECT count(*) FROM feed_events WHERE subject IS NOT NULL "
-                        "AND subject NOT IN (SELECT id FROM registraties)"
-                    )
-                )
-            ).scalar_one()
-            events = (await session.execute(text("SELECT count(*) FROM feed_events"))).scalar_one()
+    url = clean_dbs["ingest"]
+    orphans = (  # events of a registration that was not stored
+        "SELECT count(*) FROM feed_events WHERE subject IS NOT NULL "
+        "AND subject NOT IN (SELECT id FROM registraties)"
+    )
     assert outcomes[0].uitkomst == "afgewezen"
     assert outcomes[0].problem is not None
     assert outcomes[0].problem.status == 409
     assert [o.uitkomst for o in outcomes[1:]] == ["aangemaakt"] * 99
-    assert orphans == 0
-    assert events == 2 * (100 + 99)  # one per consumer for each registration stored
+    assert await fetch_rows(url, orphans) == [(0,)]
+    # one per consumer for each registration stored
+    assert await fetch_rows(url, "SELECT count(*) FROM feed_events") == [(2 * (100 + 99),)]

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from verzuimhub.testing import fetch_rows, make_bsn, registratie, truncate
+from verzuimhub.testing import feed_rows_made_during, fetch_rows, make_bsn, registratie, truncate
 from verzuimhub_ingest import repository as repo
 from verzuimhub_ingest.models import FEED
 from verzuimhub_shared import feed
@@ -306,23 +306,7 @@ async def test_a_groups_rows_and_feed_rows_are_made_while_its_lookup_runs(
     """ADR 0029: while PostgreSQL locks and reads what a group's registrations need, ingest
     makes their rows and feed rows, as if each were new; new ones are then stored and
     published with what was made."""
-    looking = {"started": False, "ended": False}
-    overlapped: list[bool] = []
-    lookup, rows_of = repo.lock_and_day_totals, feed.rows_of
-
-    async def watched_lookup(*args: Any) -> Any:
-        looking["started"] = True
-        try:
-            return await lookup(*args)
-        finally:
-            looking["ended"] = True
-
-    def watched_rows_of(events: Any, **kwargs: Any) -> list[dict[str, Any]]:
-        overlapped.append(looking["started"] and not looking["ended"])
-        return rows_of(events, **kwargs)
-
-    monkeypatch.setattr(repo, "lock_and_day_totals", watched_lookup)
-    monkeypatch.setattr(feed, "rows_of", watched_rows_of)
+    overlapped = feed_rows_made_during(monkeypatch, repo, "lock_and_day_totals")
     school = auth("school", brins=["99AA"])
     async with app_client("ingest") as client:
         answer = await client.post(

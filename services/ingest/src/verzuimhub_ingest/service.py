@@ -254,10 +254,7 @@ async def _store(
                 "catalogus_versie": stored.catalogus_versie,
                 "new": False,
             }
-        if current is not None:
-            bevestiging_id = current["id"]
-        else:
-            bevestiging_id = made.rid if made is not None else new_id()
+        bevestiging_id = current["id"] if current else made.rid if made else new_id()
         if current is not None:
             if item.versie == current["versie"] and digest == current["payload_hash"]:
                 outcomes[index] = ItemOutcome(
@@ -383,7 +380,8 @@ async def _made_ahead(
 ) -> list[_Ahead]:
     """Each accepted item's row and feed rows with a new id, as if the item were new. An
     item that turns out to be stored already (a correction, a replay) makes its own again
-    with its stored id, or none at all."""
+    with its stored id, or none at all. (A coroutine without a turn of its own: ``meanwhile``
+    gives the lookup its turn first, and a group's few items take ~0.3 ms.)"""
     projector = _Projector(ctx)
     made = []
     events: list[feed.Event] = []
