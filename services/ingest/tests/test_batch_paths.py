@@ -5,8 +5,9 @@ statements differ."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,17 +33,25 @@ from verzuimhub_shared.migrations import upgrade
 Client = httpx.AsyncClient
 
 
-@asynccontextmanager
-async def _ingest(
-    backend: str, clean_dbs: dict[str, str], tmp_path: Path, key_dir: Path
-) -> AsyncIterator[Client]:
+@dataclass
+class Ingest:
+    """Ingest on one backend: its database's URL, and its app to open."""
+
+    url: str
+    open: Callable[[], AbstractAsyncContextManager[Client]]
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+async def ingest_on(
+    request: pytest.FixtureRequest, clean_dbs: dict[str, str], tmp_path: Path, key_dir: Path
+) -> Ingest:
+    """Ingest on PostgreSQL, and on SQLite, whose statements differ."""
     urls = dict(clean_dbs)
-    if backend == "sqlite":
+    if request.param == "sqlite":
         urls["ingest"] = f"sqlite+aiosqlite:///{tmp_path / 'ingest.db'}"
         await upgrade(service("ingest").migrations_package or "", urls["ingest"])
-    app = service("ingest").create_app(settings_for("ingest", urls, key_dir))
-    async with running_app(app) as client:
-        yield client
+    settings = settings_for("ingest", urls, key_dir)
+    return Ingest(urls["ingest"], lambda: running_app(service("ingest").create_app(settings)))
 
 
 def _day(weeks_back: int) -> str:
@@ -60,13 +69,8 @@ async def _batch(client: Client, items: list[dict[str, Any]], headers: Any) -> l
     return list(response.json()["resultaten"])
 
 
-@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
 async def test_corrections_replays_conflicts_and_day_totals_across_batches(
-    backend: str,
-    clean_dbs: dict[str, str],
-    tmp_path: Path,
-    key_dir: Path,
-    auth: Callable[..., dict[str, str]],
+    ingest_on: Ingest, auth: Callable[..., dict[str, str]]
 ) -> None:
     school = auth("school", brins=["99AA"])
     p1, p2, p3 = make_bsn(301), make_bsn(302), make_bsn(303)
@@ -93,7 +97,7 @@ async def test_corrections_replays_conflicts_and_day_totals_across_batches(
         item("g", p2, 30),  # its identical twin in the same batch
         item("g", p2, 45, versie=2),  # a correction of a registration new in this batch
     ]
-    async with _ingest(backend, clean_dbs, tmp_path, key_dir) as client:
+    async with ingest_on.open() as client:
         created = await _batch(client, first, school)
         results = await _batch(client, second, school)
         stored = {
@@ -162,14 +166,8 @@ async def test_a_bad_item_in_a_batch_gets_the_problem_it_gets_alone(
     assert "123456789" not in str(results)
 
 
-@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
 async def test_a_batchs_feed_rows_are_made_while_its_registrations_are_written(
-    backend: str,
-    clean_dbs: dict[str, str],
-    tmp_path: Path,
-    key_dir: Path,
-    auth: Callable[..., dict[str, str]],
-    monkeypatch: pytest.MonkeyPatch,
+    ingest_on: Ingest, auth: Callable[..., dict[str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """ADR 0029: the database writes a batch's registrations while ingest makes and seals
     its feed rows; the rows are all stored, and all published once."""
@@ -179,11 +177,9 @@ async def test_a_batchs_feed_rows_are_made_while_its_registrations_are_written(
         registratie(schoolRegistratieId=f"m-{i}", pgn=make_bsn(700 + i % 50), datum=_day(1 + i % 3))
         for i in range(300)
     ]
-    async with _ingest(backend, clean_dbs, tmp_path, key_dir) as client:
+    async with ingest_on.open() as client:
         results = await _batch(client, items, school)
-    url = clean_dbs["ingest"]
-    if backend == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'ingest.db'}"
+    url = ingest_on.url
     assert [r["uitkomst"] for r in results] == ["aangemaakt"] * 300
     assert overlapped
     assert overlapped[0], overlapped  # the first rows, at least, while the write ran
