@@ -26,7 +26,7 @@ from verzuimhub_shared import events as ev
 from verzuimhub_shared import feed
 from verzuimhub_shared.auth import Principal
 from verzuimhub_shared.crypto import Pseudonymiser, Sealer
-from verzuimhub_shared.db import Tx, meanwhile
+from verzuimhub_shared.db import COPY_MIN_ROWS, Tx, meanwhile
 from verzuimhub_shared.errors import (
     BadRequest,
     Conflict,
@@ -218,11 +218,13 @@ async def _store(
         ((i.brin, i.school_registratie_id) for _, i, _ in accepted),
         ((link[i.pgn], i.datum) for _, i, _ in accepted),
     )
-    few = len(accepted) <= _TURN_EVERY
+    # Fewer items than are copied go in as one statement, which a group of single
+    # registrations sends with its COMMIT (ADR 0026): no copy to make the feed rows during.
+    # Their rows and feed rows are made, as if each item were new, while PostgreSQL looks
+    # them up instead (ADR 0029).
+    few = len(accepted) < COPY_MIN_ROWS
     ahead: list[_Ahead] | None = None
     if few:
-        # A few items (a group of single registrations): their rows and feed rows are made,
-        # as if each item were new, while PostgreSQL looks them up (ADR 0029).
         (existing, day_rows), ahead = await meanwhile(lookup, _made_ahead(ctx, accepted, link, now))
     else:
         existing, day_rows = await lookup
@@ -351,8 +353,7 @@ async def _store(
 
 
 #: Registrations whose feed rows are made between two turns of the event loop: ~1 ms of
-#: Python, so that a statement running meanwhile keeps being sent and answered. Up to this
-#: many accepted items (a group of single registrations) are made ahead of their lookup.
+#: Python, so that a statement running meanwhile keeps being sent and answered.
 _TURN_EVERY = 64
 
 
