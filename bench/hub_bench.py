@@ -578,7 +578,7 @@ SINGLE_SLICES = 8
 def interleaved(items: list[Any], slices: int) -> list[tuple[str, list[Any]]]:
     """``items`` cut into ``slices`` chunks, each with the side that goes first on it, in
     turns: hub then bare, bare then hub, hub then bare, … This machine's speed moves by up
-    to 2× from one second to the next (docs/benchmarks.md, nineteenth session): two sides
+    to 2× from one second to the next (docs/benchmarks-journal.md, nineteenth session): two sides
     measured one after the other, each a few seconds long, could land on different speeds;
     in turns they share them, and a drift over the run weighs on both alike."""
     size = max(1, -(-len(items) // slices))
@@ -1105,7 +1105,7 @@ async def run(quick: bool, only: Sequence[str] = PHASES) -> dict[str, Any]:
     steps: list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]] = []
     try:
         # Before anything runs: how fast this machine is now. One reading, and the speed
-        # moves within a run (docs/benchmarks.md, nineteenth session): each phase gets a
+        # moves within a run (docs/benchmarks-journal.md, nineteenth session): each phase gets a
         # short reading before and after, and `make bench-machine` watches it for longer.
         results["reference"] = {
             "python_us": python_reference(),

@@ -12,7 +12,7 @@ one afternoon). ``--callgrind`` runs the same under valgrind's callgrind, counti
 measured requests (``callgrind_control`` switches it on and off around them): instructions
 per request, the same to within 0.2 % run after run, whatever the machine does. It is ~60
 times slower, so it sends 500 requests after 300 of warm-up. Each change of the eleventh
-session was judged with it (docs/benchmarks.md).
+session was judged with it (docs/benchmarks-journal.md).
 """
 
 from __future__ import annotations
