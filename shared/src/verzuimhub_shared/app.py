@@ -24,7 +24,7 @@ from verzuimhub_shared.migrations import at_head
 from verzuimhub_shared.openapi import build_openapi
 from verzuimhub_shared.ratelimit import RateLimiter
 from verzuimhub_shared.settings import ServiceSettings
-from verzuimhub_shared.validation import unchecked_routes
+from verzuimhub_shared.validation import DirectRoutes, unchecked_routes
 
 API_VERSION = "1.0.0"
 
@@ -145,6 +145,9 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     async def openapi_json() -> JSONResponse:
         return JSONResponse(openapi())
 
+    # Inside the edge (added first: the last added is outermost), so that a request it
+    # serves has passed the edge's checks and is counted and logged as any other.
+    app.add_middleware(DirectRoutes)
     app.add_middleware(
         EdgeMiddleware,
         api_version=API_VERSION,
