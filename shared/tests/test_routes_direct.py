@@ -265,6 +265,21 @@ async def test_a_direct_route_is_not_taken_where_the_router_would_take_another(
     assert routed == ["/direct"]
 
 
+async def test_routes_of_other_kinds_before_a_direct_route_leave_it_direct(
+    routed: list[str],
+) -> None:
+    app = _app(direct_routes=True)
+    elsewhere = starlette.routing.Host("elders.example", app=JSONResponse({"host": True}))
+    mounted = starlette.routing.Mount("/ergens", app=JSONResponse({"mount": True}))
+    app.router.routes[:0] = [elsewhere, mounted]
+    async with _client(app) as client:
+        response = await client.post("/direct", headers={"x-naam": "school"})
+        other = await client.get("/ergens/iets")
+    assert response.status_code == 201
+    assert other.json() == {"mount": True}
+    assert routed == ["/ergens/iets"]
+
+
 async def test_direct_routes_leave_a_request_with_a_root_path_to_the_router(
     routed: list[str],
 ) -> None:

@@ -105,10 +105,10 @@ class ServiceRoute(APIRoute):
         # inclusion's dependencies and the app's overrides, from get_route_handler.
         direct = _direct_handler(self)
         #: Whether this route's app is the direct one (and ``DirectRoutes`` may call it).
-        self.served_directly = direct is not None and self.max_body_size is None
-        if self.served_directly:  # with a body limit of its own, FastAPI's app applies it
-            assert direct is not None
+        self.served_directly = False
+        if direct is not None and self.max_body_size is None:  # else FastAPI applies it
             self.app = _direct_app(self._checked(direct), self.app, self.overridden)
+            self.served_directly = True
 
     def overridden(self) -> bool:
         """Whether the router's dependency overrides are set: a route served directly is
@@ -276,7 +276,14 @@ class DirectRoutes:
 
 def _first_match(routes: Iterable[Any], method: str, path: str) -> Any:
     """The route the router would hand a request for ``method`` and ``path``."""
-    scope = {"type": "http", "method": method, "path": path, "root_path": ""}
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "root_path": "",
+        "headers": [],  # a Host route reads them
+        "query_string": b"",
+    }
     for route in routes:
         match, _ = route.matches(scope)
         if match is Match.FULL:
