@@ -383,25 +383,23 @@ async def _made_ahead(
     item that turns out to be stored already (a correction, a replay) makes its own again
     with its stored id, or none at all. (A coroutine without a turn of its own: ``meanwhile``
     gives the lookup its turn first, and a group's few items take ~0.3 ms.)"""
-    projector = _Projector(ctx)
-    made = []
-    events: list[feed.Event] = []
-    for _, item, digest in accepted:
-        rid = new_id()
+    items = []
+    for _, item, _ in accepted:
         category = ctx.catalogue.get(item.categorie)
         assert category is not None  # validated
-        its = projector.events(rid, item, category)
-        events.extend(its)
-        made.append((rid, _row(ctx, item, rid, digest, link[item.pgn], now), len(its)))
-    rows = iter(feed.rows_of(events, source=ev.SOURCE_INGEST, sealer=ctx.sealer))
-    return [_Ahead(rid, row, [next(rows) for _ in range(count)]) for rid, row, count in made]
+        items.append((new_id(), item, category))
+    feed_rows = _feed_rows_of(ctx, _Projector(ctx), items)
+    return [
+        _Ahead(rid, _row(ctx, item, rid, digest, link[item.pgn], now), its_rows)
+        for (rid, item, _), (_, _, digest), its_rows in zip(items, accepted, feed_rows, strict=True)
+    ]
 
 
 async def _feed_rows(
     ctx: IngestContext, published: Sequence[_Published]
 ) -> list[list[dict[str, Any]]]:
     """Each published registration's feed rows, made and sealed (``feed.rows_of``), or
-    those it was given."""
+    those it was given (made ahead)."""
     given = [entry.feed_rows for entry in published if entry.feed_rows is not None]
     if len(given) == len(published):  # all made ahead (a group of new registrations)
         return given
@@ -411,23 +409,26 @@ async def _feed_rows(
         if start:
             await asyncio.sleep(0)
         chunk = published[start : start + _TURN_EVERY]
-        events = [
-            projector.events(entry.rid, entry.item, entry.category)
-            for entry in chunk
-            if entry.feed_rows is None
-        ]
-        rows = iter(
-            feed.rows_of(
-                [e for its in events for e in its], source=ev.SOURCE_INGEST, sealer=ctx.sealer
-            )
-        )
-        made = iter(events)
-        for entry in chunk:
-            if entry.feed_rows is not None:
-                out.append(entry.feed_rows)
-            else:
-                out.append([next(rows) for _ in next(made)])
+        to_make = [(e.rid, e.item, e.category) for e in chunk if e.feed_rows is None]
+        made = iter(_feed_rows_of(ctx, projector, to_make))
+        out.extend(e.feed_rows if e.feed_rows is not None else next(made) for e in chunk)
     return out
+
+
+def _feed_rows_of(
+    ctx: IngestContext,
+    projector: _Projector,
+    items: Sequence[tuple[str, RegistratieIn, Category]],
+) -> list[list[dict[str, Any]]]:
+    """Each (id, registration, category)'s feed rows: their events made, then made into
+    rows and sealed in one ``feed.rows_of``."""
+    if not items:
+        return []
+    events = [projector.events(rid, item, category) for rid, item, category in items]
+    rows = iter(
+        feed.rows_of([e for its in events for e in its], source=ev.SOURCE_INGEST, sealer=ctx.sealer)
+    )
+    return [[next(rows) for _ in its] for its in events]
 
 
 def _confirm(registratie_id: str, item: RegistratieIn, catalogus: str) -> dict[str, Any]:
