@@ -33,7 +33,7 @@ bench-machine: ## how steady this machine's speed is, and what it costs per faul
 	$(UV) sync --frozen --quiet --compile-bytecode
 	$(UV) run --frozen python bench/machine_bench.py $(ARGS)
 
-bench-replay-stages: ## melding's replay stage by stage: CPU per event of decode, plan, write, PostgreSQL
+bench-replay-stages: ## melding's replay stage by stage: CPU per event of decode, plan, write, PostgreSQL (ARGS=--callgrind: instructions)
 	$(UV) sync --frozen --quiet --compile-bytecode
 	$(UV) run --frozen python bench/replay_stages.py $(ARGS)
 

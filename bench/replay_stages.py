@@ -3,6 +3,7 @@ pages, planning each batch (its lookups included), and writing it, and of meldin
 PostgreSQL meanwhile.
 
     make bench-replay-stages [ARGS="--rounds 3 --quick --json F"]
+    make bench-replay-stages ARGS="--callgrind --quick [--callgrind-out DIR]"
 
 In the hub's replay (``hub_bench.py``, phase 3) these stages overlap:
 - a page is fetched and decoded while the batch before it is planned, and the batch before
@@ -20,6 +21,14 @@ It leaves out the HTTP fetch, the cursor's update and the event loop's switching
 stages, so its figures are a little below what melding spends per event in the replay (the
 hub's ``cpu_us_per_event``). Unlike the replay's rate, they do not move with how well the
 stages happened to overlap.
+
+CPU time still moves with the machine (1.25–1.6 times between two sessions' machines for
+the same code). ``--callgrind`` counts instructions instead: one round to warm up, then
+one counted, in a child process under valgrind's callgrind (``bench/callgrind.py``), each
+stage of each page a segment of its own. The count is the same to within ~0.1 % run after
+run (26,966 and 26,944 decoding instructions an event in two runs, twenty-fourth session),
+so a change of a per cent shows. It is ~60 times slower: ``--quick`` takes about a minute.
+``--callgrind-out DIR`` keeps the dumps, one a stage and page, for ``callgrind_annotate``.
 """
 
 from __future__ import annotations
@@ -34,11 +43,14 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import callgrind
 import hub_bench
+import orjson
 from floor_bench import feed_pages, service_context
 
 from verzuimhub.cli import _settle_garbage_collector
@@ -52,31 +64,69 @@ from verzuimhub_shared.testing.postgres import ensure_server
 STAGES = ("decode", "plan", "write")
 
 
+async def apply_pages(
+    ctx: Any, db: Database, pages: Sequence[bytes], enter: Callable[[str | None], None]
+) -> int:
+    """Apply ``pages`` to melding's database one stage after the other, as the consumer
+    would (each batch planned with the plan of the batch before it); ``enter(stage)`` at
+    the start of each stage, ``enter(None)`` after the last. The events applied."""
+    events = 0
+    ahead = None
+    for content in pages:
+        enter("decode")
+        page = await melding_service.decode_ingest_feed_in_turns(ctx, content)
+        enter("plan")
+        async with db.transaction() as session:
+            plan = await melding_service.plan_ingest_events(session, ctx, page.batch, ahead)
+            enter("write")
+            await melding_service.write_ingest_plan(session, plan)
+        enter(None)
+        events += page.count
+        ahead = plan
+    return events
+
+
+class CpuMeter:
+    """CPU seconds of this process in each stage (``enter`` as :func:`apply_pages` calls it)."""
+
+    def __init__(self) -> None:
+        self.spent = dict.fromkeys(STAGES, 0.0)
+        self._stage: str | None = None
+        self._since = 0.0
+
+    def enter(self, stage: str | None) -> None:
+        now = time.process_time()
+        if self._stage is not None:
+            self.spent[self._stage] += now - self._since
+        self._stage, self._since = stage, now
+
+
+class CallgrindMeter:
+    """Counts each stage's instructions under callgrind: on at a stage's start; at its end
+    off, and a dump named after it (``callgrind.segments`` reads them)."""
+
+    def __init__(self) -> None:
+        self._stage: str | None = None
+
+    def enter(self, stage: str | None) -> None:
+        if self._stage is not None:
+            callgrind.control("-i", "off")
+            callgrind.control(f"--dump={self._stage}")
+        if stage is not None:
+            callgrind.control("-i", "on")
+        self._stage = stage
+
+
 async def replay_round(
     ctx: Any, db: Database, pages: Sequence[bytes], postgres_cpu: Any
 ) -> dict[str, float]:
     """One replay of ``pages`` into melding's emptied database, a stage at a time: CPU
     seconds of this process in each stage, and of melding's PostgreSQL over the round
     (``postgres_cpu()``: its backends' CPU seconds so far); and the events applied."""
-    spent = dict.fromkeys(STAGES, 0.0)
-    events = 0
-    ahead = None
+    meter = CpuMeter()
     backends = postgres_cpu()
-    for content in pages:
-        started = time.process_time()
-        page = await melding_service.decode_ingest_feed_in_turns(ctx, content)
-        decoded = time.process_time()
-        async with db.transaction() as session:
-            plan = await melding_service.plan_ingest_events(session, ctx, page.batch, ahead)
-            planned = time.process_time()
-            await melding_service.write_ingest_plan(session, plan)
-        written = time.process_time()
-        spent["decode"] += decoded - started
-        spent["plan"] += planned - decoded
-        spent["write"] += written - planned
-        events += page.count
-        ahead = plan
-    return spent | {"postgres": postgres_cpu() - backends, "events": events}
+    events = await apply_pages(ctx, db, pages, meter.enter)
+    return meter.spent | {"postgres": postgres_cpu() - backends, "events": events}
 
 
 def per_event(rounds: Sequence[dict[str, float]]) -> dict[str, float]:
@@ -105,11 +155,13 @@ def report(figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def run(scale: hub_bench.Scale, rounds: int) -> dict[str, Any]:
+@asynccontextmanager
+async def ingested(scale: hub_bench.Scale) -> AsyncIterator[tuple[hub_bench.Hub, list[bytes]]]:
+    """Fresh databases, the benchmark's dataset stored by ingest, and ingest's feed as
+    melding's consumer reads it (every page, as sent); ingest stopped again."""
     pg = await ensure_server()
     work = Path(tempfile.mkdtemp(prefix="vzh-stages-"))
     hub = hub_bench.Hub(pg, work)
-    db: Database | None = None
     try:
         await hub.create_databases()
         await hub.start("ingest")
@@ -118,9 +170,21 @@ async def run(scale: hub_bench.Scale, rounds: int) -> dict[str, Any]:
         await hub_bench.bench_batch(hub, scale, dataset)
         pages = await feed_pages(hub, scale.batch_size)
         hub.stop_all()
-        ctx = service_context(
-            hub, "melding", lambda: create_melding_app(MeldingSettings()).state.melding
-        )
+        yield hub, pages
+    finally:
+        hub.stop_all()
+        await pg.drop_databases()
+        pg.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def melding_context() -> Any:
+    return create_melding_app(MeldingSettings()).state.melding
+
+
+async def run(scale: hub_bench.Scale, rounds: int) -> dict[str, Any]:
+    async with ingested(scale) as (hub, pages):
+        ctx = service_context(hub, "melding", melding_context)
         db = Database(hub.db_urls["melding"])
         _settle_garbage_collector()  # as `verzuimhub serve` does
 
@@ -128,17 +192,13 @@ async def run(scale: hub_bench.Scale, rounds: int) -> dict[str, Any]:
             return hub_bench.cpu_now(hub)["postgres:melding"]
 
         done = []
-        for n in range(1, rounds + 1):
-            await truncate(hub.db_urls["melding"])
-            hub_bench.log(f"round {n} of {rounds} …")
-            done.append(await replay_round(ctx, db, pages, postgres_cpu))
-    finally:
-        if db is not None:
+        try:
+            for n in range(1, rounds + 1):
+                await truncate(hub.db_urls["melding"])
+                hub_bench.log(f"round {n} of {rounds} …")
+                done.append(await replay_round(ctx, db, pages, postgres_cpu))
+        finally:
             await db.dispose()
-        hub.stop_all()
-        await pg.drop_databases()
-        pg.stop()
-        shutil.rmtree(work, ignore_errors=True)
     return {
         "events": int(done[0]["events"]),
         "rounds": rounds,
@@ -148,16 +208,105 @@ async def run(scale: hub_bench.Scale, rounds: int) -> dict[str, Any]:
     }
 
 
+async def count_instructions(scale: hub_bench.Scale, keep: Path | None = None) -> dict[str, Any]:
+    """Each stage's instructions per event in melding's Python, under callgrind: this
+    process stores the dataset and reads the feed, then runs :func:`counted_round` in a
+    child process under callgrind, on the same pages and database. ``keep``: a directory
+    to copy callgrind's dumps to (one a stage and page, for ``callgrind_annotate``)."""
+    async with ingested(scale) as (hub, pages):
+        spec = {"env": hub.envs["melding"], "db_url": hub.db_urls["melding"]}
+        hub_bench.log("replay under callgrind (a round to warm up, then the counted one) …")
+        counts = await asyncio.to_thread(_under_callgrind, spec, pages, keep)
+    events = sum(len(orjson.loads(content)) for content in pages)
+    per = callgrind.per_unit(counts, events)
+    per_event_ = {stage: per[stage] for stage in STAGES}
+    return {
+        "events": events,
+        "instructions_per_event": per_event_ | {"python": round(sum(per_event_.values()), 1)},
+        "switching_instructions": counts.get(callgrind.EMPTY, []),
+    }
+
+
+def _under_callgrind(
+    spec: dict[str, Any], pages: Sequence[bytes], keep: Path | None
+) -> dict[str, list[int]]:
+    """:func:`counted_round` under callgrind, given ``spec`` and ``pages`` in files; the
+    counts of its segments."""
+    with tempfile.TemporaryDirectory(prefix="vzh-stages-callgrind-") as tmp:
+        work = Path(tmp)
+        spec = spec | {"pages": [str(work / f"page-{n:04d}") for n in range(len(pages))]}
+        for path, content in zip(spec["pages"], pages, strict=True):
+            Path(path).write_bytes(content)
+        (work / "spec.json").write_text(json.dumps(spec))
+        out_file = work / "callgrind.out"
+        callgrind.run([__file__, "--callgrind-child", str(work / "spec.json")], out_file)
+        if keep is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+            for dump in work.glob("callgrind.out.*"):
+                shutil.copy(dump, keep / dump.name)
+        return callgrind.segments(out_file)
+
+
+async def counted_round(spec: dict[str, Any], pages: list[bytes]) -> None:
+    """Under callgrind (:func:`count_instructions`): a round uncounted, for the caches a
+    replay fills once (statements, plans, decoders), then a counted one with each stage a
+    segment of its own; and three empty segments, to take off what switching costs."""
+    os.environ.update(spec["env"])
+    ctx = melding_context()
+    db = Database(spec["db_url"])
+    _settle_garbage_collector()
+    meter = CallgrindMeter()
+    try:
+        await truncate(spec["db_url"])
+        await apply_pages(ctx, db, pages, lambda stage: None)
+        await truncate(spec["db_url"])
+        await apply_pages(ctx, db, pages, meter.enter)
+        for _ in range(3):
+            meter.enter(callgrind.EMPTY)
+            meter.enter(None)
+    finally:
+        await db.dispose()
+
+
+def callgrind_report(figures: dict[str, Any]) -> str:
+    per = figures["instructions_per_event"]
+    lines = [
+        f"melding's replay under callgrind: {figures['events']:,} events, one counted round",
+        f"{'stage':<52}{'instructions/event':>18}",
+        "-" * 70,
+        *(f"{'Python: ' + stage:<52}{per[stage]:>18,.0f}" for stage in STAGES),
+        f"{'Python, in all':<52}{per['python']:>18,.0f}",
+    ]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="10,000 registrations")
     parser.add_argument("--json", type=Path, default=None, help="where to write the figures")
+    parser.add_argument(
+        "--callgrind", action="store_true", help="count instructions (one round, valgrind)"
+    )
+    parser.add_argument(
+        "--callgrind-out", type=Path, default=None, help="keep callgrind's dumps in this directory"
+    )
+    parser.add_argument("--callgrind-child", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.callgrind_child is not None:
+        spec = json.loads(args.callgrind_child.read_text())
+        pages = [Path(path).read_bytes() for path in spec["pages"]]
+        asyncio.run(counted_round(spec, pages))
+        return
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
-    figures = asyncio.run(run(hub_bench.QUICK if args.quick else hub_bench.FULL, args.rounds))
-    print(report(figures))
+    scale = hub_bench.QUICK if args.quick else hub_bench.FULL
+    if args.callgrind:
+        figures = asyncio.run(count_instructions(scale, args.callgrind_out))
+        print(callgrind_report(figures))
+    else:
+        figures = asyncio.run(run(scale, args.rounds))
+        print(report(figures))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + os.linesep)
         print(f"figures written to {args.json}", file=sys.stderr)

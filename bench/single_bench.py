@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +28,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import callgrind
 import orjson
 import uvloop
 from hub_bench import group_counts_of
@@ -42,7 +41,6 @@ from verzuimhub_shared.migrations import upgrade
 from verzuimhub_shared.testing.postgres import ensure_server
 
 WARMUP = 300
-_UNDER_CALLGRIND = "VZH_SINGLE_BENCH_CALLGRIND"
 
 
 def body(i: int) -> bytes:
@@ -109,22 +107,13 @@ async def drive(
             await post(app, payload, headers, seen)
 
     if measured:
-        _callgrind("on")
+        callgrind.switch(on=True)
     wall, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     if measured:
-        _callgrind("off")
+        callgrind.switch(on=False)
     return wall, cpu
-
-
-def _callgrind(switch: str) -> None:
-    if os.environ.get(_UNDER_CALLGRIND):
-        subprocess.run(
-            ["callgrind_control", "-i", switch, str(os.getpid())],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
 
 
 async def measure(requests: int, concurrency: int, bare: bool, quiet: Any) -> None:
@@ -180,34 +169,17 @@ async def measure(requests: int, concurrency: int, bare: bool, quiet: Any) -> No
 
 def under_callgrind(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as work:
-        command = [
-            "valgrind",
-            "--tool=callgrind",
-            "--instr-atstart=no",
-            f"--callgrind-out-file={work}/callgrind.out",
-            sys.executable,
-            __file__,
-            f"--requests={args.requests}",
-            f"--concurrency={args.concurrency}",
-            *(["--bare"] if args.bare else []),
-        ]
-        try:
-            done = subprocess.run(
-                command,
-                env={**os.environ, _UNDER_CALLGRIND: "1"},
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-        except FileNotFoundError:
-            sys.exit("--callgrind needs valgrind (Debian: apt-get install valgrind)")
-        except subprocess.CalledProcessError as failed:
-            sys.exit(f"the run under valgrind failed:\n{failed.stderr[-2000:]}")
+        done = callgrind.run(
+            [
+                __file__,
+                f"--requests={args.requests}",
+                f"--concurrency={args.concurrency}",
+                *(["--bare"] if args.bare else []),
+            ],
+            Path(work) / "callgrind.out",
+        )
     print(done.stdout.strip())
-    collected = re.search(r"Collected : (\d+)", done.stderr)
-    if collected is None:
-        sys.exit(f"valgrind reported no count:\n{done.stderr[-2000:]}")
-    print(f"instructions per request: {int(collected.group(1)) / args.requests:,.0f}")
+    print(f"instructions per request: {callgrind.collected(done.stderr) / args.requests:,.0f}")
 
 
 def main() -> None:

@@ -3,7 +3,9 @@ the other, each stage's CPU per event."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
+from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
@@ -98,3 +100,98 @@ def test_the_report_names_every_stage(replay_stages: ModuleType) -> None:
     assert "60,000 events, 3 rounds" in text_
     for figure in ("3.27", "6.48", "1.57", "11.32", "10.73"):
         assert figure in text_
+
+
+async def test_a_round_enters_each_stage_of_each_page_in_order(
+    replay_stages: ModuleType, db_urls: dict[str, str]
+) -> None:
+    """The meters see each page's decode, plan and write, and the end of the write."""
+    pages = [page(put(1, "r1", "123456782", 2)), page(put(2, "r2", "234567891", 3))]
+    await truncate(db_urls["melding"])
+    db = Database(db_urls["melding"])
+    entered: list[str | None] = []
+    try:
+        events = await replay_stages.apply_pages(CTX, db, pages, entered.append)
+    finally:
+        await db.dispose()
+    assert events == 2
+    assert entered == ["decode", "plan", "write", None] * 2
+
+
+def test_the_cpu_meter_adds_each_stage_up(
+    replay_stages: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = iter([10.0, 10.5, 11.0, 13.0, 20.0, 20.25, 21.0])
+    monkeypatch.setattr(replay_stages.time, "process_time", lambda: next(clock))
+    meter = replay_stages.CpuMeter()
+    for stage in ("decode", "plan", "write", None, "decode", "plan", "write"):
+        meter.enter(stage)
+    assert meter.spent == {"decode": 0.75, "plan": 1.25, "write": 2.0}  # the last still open
+
+
+def test_switching_is_taken_off_each_segment(replay_stages: ModuleType) -> None:
+    counts = {"decode": [1_300, 2_300], "plan": [5_300], "empty": [300, 310, 290]}
+    assert replay_stages.callgrind.per_unit(counts, 10) == {"decode": 300.0, "plan": 500.0}
+
+
+def test_the_callgrind_report_names_every_stage(replay_stages: ModuleType) -> None:
+    text_ = replay_stages.callgrind_report(
+        {
+            "events": 10_000,
+            "instructions_per_event": {
+                "decode": 25_769.0,
+                "plan": 21_723.0,
+                "write": 8_137.0,
+                "python": 55_629.0,
+            },
+        }
+    )
+    assert "10,000 events" in text_
+    for figure in ("25,769", "21,723", "8,137", "55,629"):
+        assert figure in text_
+
+
+TOY = """
+import sys
+sys.path.insert(0, {bench!r})
+import callgrind
+
+def spin(n):
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+
+for name, n in (("small", 20_000), ("large", 60_000), ("small", 20_000)):
+    callgrind.switch(on=True)
+    spin(n)
+    callgrind.switch(on=False)
+    callgrind.control(f"--dump={{name}}")
+for _ in range(3):
+    callgrind.switch(on=True)
+    callgrind.switch(on=False)
+    callgrind.control("--dump=empty")
+print("done")
+"""
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_segments_count_what_ran_between_the_switches(
+    replay_stages: ModuleType, tmp_path: Path
+) -> None:
+    """A real run under callgrind: each named dump holds its segment's count, in order, and
+    a loop three times as long counts about three times as many instructions once the
+    switching is taken off."""
+    callgrind = replay_stages.callgrind
+    bench = Path(callgrind.__file__).parent
+    script = tmp_path / "toy.py"
+    script.write_text(TOY.format(bench=str(bench)))
+    done = callgrind.run([str(script)], tmp_path / "callgrind.out")
+    assert done.stdout.strip() == "done"
+    counts = callgrind.segments(tmp_path / "callgrind.out")
+    assert sorted(counts) == ["empty", "large", "small"]
+    assert [len(counts[name]) for name in ("small", "large", "empty")] == [2, 1, 3]
+    per = callgrind.per_unit(counts, 1)
+    small = per["small"] / 2
+    assert 2.7 < per["large"] / small < 3.3
+    assert callgrind.collected(done.stderr) >= sum(map(sum, counts.values()))
