@@ -304,23 +304,32 @@ async def read_batch(
     return ("[" + _EVENT_SEPARATOR.decode().join(parts) + "]").encode()
 
 
-def page_parts(content: bytes, size: int) -> Iterator[bytes]:
+def page_parts(content: bytes, size: int) -> Iterator[bytes | memoryview]:
     """A page as :func:`read_batch` serves it, as JSON arrays of its events in order, each
     of about ``size`` bytes or a little more: cut only between two events, where a page
     has its separator (one event per line, ADR 0016). A consumer decodes a large page part
     by part, and its event loop gets a turn between them. A page framed otherwise (line
     breaks inside its events) can be cut into parts that do not parse; one no larger than
-    ``size`` comes out whole."""
+    ``size`` comes out whole.
+
+    The parts are views of one copy of the page, each framed in place: its separator's
+    comma becomes the ``]`` of the part before it and its line break the ``[`` of the part
+    after it (a part cut and bracketed as new bytes was copied three times, 4.5 % of the
+    decoding's instructions, twenty-fourth session)."""
     if len(content) <= size:
         yield content
         return
+    framed = bytearray(content)
+    view = memoryview(framed)
     start, end = 1, len(content) - 1  # inside the brackets
     while True:
+        framed[start - 1] = _OPEN  # the page's own "[", or the separator's line break
         cut = content.find(_EVENT_SEPARATOR, start + size, end)
         if cut < 0:
-            yield b"[" + content[start:end] + b"]"
+            yield view[start - 1 : end + 1]  # up to the page's own "]"
             return
-        yield b"[" + content[start:cut] + b"]"
+        framed[cut] = _CLOSE  # the separator's comma
+        yield view[start - 1 : cut + 1]
         start = cut + len(_EVENT_SEPARATOR)
 
 
@@ -328,6 +337,7 @@ def page_parts(content: bytes, size: int) -> Iterator[bytes]:
 #: stand inside a JSON string, and the envelopes are serialised without one (orjson), so
 #: it only ever stands between events.
 _EVENT_SEPARATOR = b",\n"
+_OPEN, _CLOSE = ord("["), ord("]")
 
 
 @lru_cache(maxsize=8)
