@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -112,10 +111,13 @@ async def ledger_versions(
     index; a correction or withdrawal of an older one is looked up (ADR 0028). Python
     orders strings by code point, which for UTF-8 text is the byte order of PostgreSQL's
     ``COLLATE "C"`` (ADR 0012) and SQLite's."""
-    ids = sorted(set(ids))
-    if len(ids) >= BOUNDED_FROM:
+    wanted = set(ids)
+    if len(wanted) >= BOUNDED_FROM:
         top = await highest(session, E.c.registratie_id)
-        ids = [] if top is None else ids[: bisect_right(ids, top)]
+        # Compared, not sorted first: a replay's batch of 5,000 ids leaves none here, and
+        # sorting them all was ~2 % of planning it (twenty-fourth session).
+        wanted = set() if top is None else {i for i in wanted if i <= top}
+    ids = sorted(wanted)
     out: dict[str, tuple[int, str, date]] = {}
     columns = (E.c.registratie_id, E.c.versie, E.c.leerling_id, E.c.datum)
     for chunk in _chunks(session, ids):
