@@ -40,6 +40,7 @@ def test_sealed_text_round_trips_and_rotates() -> None:
     assert sealed.startswith("k1.")
     rotated = Sealer({"k1": "one", "k2": "two"}, "k2")
     assert rotated.open(sealed, context="pgn") == "123456782"
+    assert rotated.open_bytes(sealed, context="pgn") == b"123456782"
     assert rotated.seal("x").startswith("k2.")
 
 
@@ -62,6 +63,7 @@ def test_sealed_text_is_standard_base64_and_what_was_sealed_urlsafe_opens(size: 
         for encode in (base64.urlsafe_b64encode, base64.b64encode):
             text = encode(raw).decode()
             assert sealer.open(f"k1.{text}", context="c") == plaintext
+            assert sealer.open_bytes(f"k1.{text}", context="c") == plaintext.encode()
             urlsafe_own += encode is base64.urlsafe_b64encode and ("-" in text or "_" in text)
     assert urlsafe_own  # the URL-safe alphabet's own characters were met (p ≈ 1 - 1e-11)
 
@@ -81,6 +83,8 @@ def test_tampering_and_wrong_context_fail() -> None:
     flipped = blob[:-2] + ("A" if blob[-2] != "A" else "B") + blob[-1]
     with pytest.raises(DecryptionError):
         sealer.open(f"{kid}.{flipped}", context="pgn")
+    with pytest.raises(DecryptionError):
+        sealer.open_bytes(f"{kid}.{flipped}", context="pgn")
     with pytest.raises(DecryptionError):
         Sealer({"k9": "nine"}, "k9").open(sealed, context="pgn")
 

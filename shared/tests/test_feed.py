@@ -302,7 +302,7 @@ async def test_a_page_is_served_one_event_per_line(
 
     await truncate(db_urls["ingest"])
     sealer = Sealer({"k1": "secret-one"}, "k1")
-    tricky = ["a,\nb", "[x],\n{y}", '"q",\n', "\\n"]
+    tricky = ["a,\nb", "[x],\n{y}", '"q",\n', "\\n é"]  # served as UTF-8 bytes
     db = Database(db_urls["ingest"])
     try:
         async with db.transaction() as session:

@@ -94,6 +94,10 @@ class Sealer:
         return f"{self.active}.{pybase64.b64encode_as_string(nonce + ct)}"
 
     def open(self, sealed: str, context: str = "") -> str:
+        return self.open_bytes(sealed, context).decode()
+
+    def open_bytes(self, sealed: str, context: str = "") -> bytes:
+        """:meth:`open`, the plaintext as its UTF-8 bytes (a feed page is served as bytes)."""
         kid, _, blob = sealed.partition(".")
         aead = self._aeads.get(kid)
         if aead is None:
@@ -102,7 +106,7 @@ class Sealer:
         urlsafe = "-" in blob or "_" in blob
         raw = pybase64.urlsafe_b64decode(blob) if urlsafe else pybase64.b64decode(blob)
         try:
-            return aead.decrypt(raw[:12], raw[12:], context.encode()).decode()
+            return aead.decrypt(raw[:12], raw[12:], context.encode())
         except Exception as exc:
             raise DecryptionError("ciphertext does not authenticate") from exc
 

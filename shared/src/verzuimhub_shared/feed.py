@@ -226,6 +226,7 @@ async def append_rows(session: Tx, tables: FeedTables, rows: Sequence[dict[str, 
 #: 0 (a cursor at 0 stands before the first), so an envelope stored before ADR 0026, which
 #: carries its own position, is told apart exactly, and served as it is.
 UNPOSITIONED = '{"position":0,'
+_UNPOSITIONED = UNPOSITIONED.encode()
 
 
 def _counter_update(counter: str, amount: str) -> str:
@@ -291,17 +292,21 @@ async def read_batch(
         # A page is up to 5,000 rows: plain rows, around SQLAlchemy's result layer.
         params = {"consumer": consumer, "after": after, "limit": limit}
         result = await fetch_plain(session, _page_statement(t), params)
-    parts = []
-    skip = len(UNPOSITIONED)
+    # In bytes throughout: a sealed row opens to bytes, and the page is not one string to
+    # encode at the end (twenty-fourth session: 3 % of serving a page).
+    parts: list[bytes] = []
+    skip = len(_UNPOSITIONED)
     for position, sealed, body in result:
         if sealed:
             if sealer is None:
                 raise ValueError("sealed feed rows need a sealer")
-            body = sealer.open(body, context=consumer)
-        if body.startswith(UNPOSITIONED):  # the row's position written in (ADR 0026)
-            body = f'{{"position":{position},{body[skip:]}'
-        parts.append(body)
-    return ("[" + _EVENT_SEPARATOR.decode().join(parts) + "]").encode()
+            data = sealer.open_bytes(body, context=consumer)
+        else:
+            data = body.encode()
+        if data.startswith(_UNPOSITIONED):  # the row's position written in (ADR 0026)
+            data = b'{"position":%d,' % position + data[skip:]
+        parts.append(data)
+    return b"[" + _EVENT_SEPARATOR.join(parts) + b"]"
 
 
 def page_parts(content: bytes, size: int) -> Iterator[bytes | memoryview]:
