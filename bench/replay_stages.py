@@ -35,9 +35,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
+import re
 import shutil
 import statistics
 import sys
@@ -55,13 +57,51 @@ from floor_bench import feed_pages, service_context
 
 from verzuimhub.cli import _settle_garbage_collector
 from verzuimhub.testing import truncate
+from verzuimhub_ingest.app import create_app as create_ingest_app
+from verzuimhub_ingest.models import FEED as INGEST_FEED
+from verzuimhub_ingest.settings import IngestSettings
 from verzuimhub_melding import service as melding_service
 from verzuimhub_melding.app import create_app as create_melding_app
 from verzuimhub_melding.settings import MeldingSettings
+from verzuimhub_shared import feed
 from verzuimhub_shared.db import Database
 from verzuimhub_shared.testing.postgres import ensure_server
 
 STAGES = ("decode", "plan", "write")
+#: Ingest's stage: serving melding's pages (``feed.read_batch``, what its feed route does).
+SERVE = "serve"
+
+
+async def serve_pages(
+    sealer: Any, db: Database, size: int, enter: Callable[[str | None], None]
+) -> list[bytes]:
+    """Melding's pages read from ingest's database as ingest's feed route reads them, each
+    a transaction of its own, up to the empty page at the head; ``enter(SERVE)`` before
+    each and ``enter(None)`` after."""
+    pages: list[bytes] = []
+    after = 0
+    while True:
+        enter(SERVE)
+        async with db.transaction() as session:
+            content = await feed.read_batch(session, INGEST_FEED, "melding", after, size, sealer)
+        enter(None)
+        if content == b"[]":
+            return pages
+        pages.append(content)
+        after = _last_position(content)
+
+
+def _last_position(content: bytes) -> int:
+    """The position of a page's last event: the page's last line starts with it (ADR
+    0016, 0026). Read without decoding the page: 5,000 events decoded into dicts left
+    garbage that moved the collector's work into the stages after it."""
+    found = _POSITION.match(content, content.rfind(b"\n") + 1)
+    if found is None:
+        raise ValueError("a page's last line does not start with its event's position")
+    return int(found.group(1))
+
+
+_POSITION = re.compile(rb'\[?\{"position":(\d+),')
 
 
 async def apply_pages(
@@ -87,10 +127,11 @@ async def apply_pages(
 
 
 class CpuMeter:
-    """CPU seconds of this process in each stage (``enter`` as :func:`apply_pages` calls it)."""
+    """CPU seconds of this process in each stage (``enter`` as :func:`apply_pages` and
+    :func:`serve_pages` call it)."""
 
-    def __init__(self) -> None:
-        self.spent = dict.fromkeys(STAGES, 0.0)
+    def __init__(self, stages: Sequence[str] = STAGES) -> None:
+        self.spent = dict.fromkeys(stages, 0.0)
         self._stage: str | None = None
         self._since = 0.0
 
@@ -129,11 +170,24 @@ async def replay_round(
     return meter.spent | {"postgres": postgres_cpu() - backends, "events": events}
 
 
+async def serve_round(
+    sealer: Any, db: Database, size: int, postgres_cpu: Any
+) -> tuple[list[bytes], dict[str, float]]:
+    """Ingest's side of one replay: the pages (:func:`serve_pages`), the CPU seconds this
+    process spent serving them, and ingest's PostgreSQL meanwhile (``postgres_cpu()``)."""
+    meter = CpuMeter((SERVE,))
+    backends = postgres_cpu()
+    pages = await serve_pages(sealer, db, size, meter.enter)
+    return pages, {SERVE: meter.spent[SERVE], "serve_postgres": postgres_cpu() - backends}
+
+
 def per_event(rounds: Sequence[dict[str, float]]) -> dict[str, float]:
-    """Each stage's CPU µs per event, the median over the rounds; with the Python stages'
-    sum (``python``) and PostgreSQL's (``postgres``)."""
+    """Each stage's CPU µs per event, the median over the rounds; with melding's Python
+    stages' sum (``python``) and its PostgreSQL's (``postgres``); and ingest's serving of
+    the pages with its PostgreSQL's, where the rounds have them."""
     out = {}
-    for key in (*STAGES, "postgres"):
+    keys = (*STAGES, "postgres", SERVE, "serve_postgres")
+    for key in (k for k in keys if k in rounds[0]):
         out[key] = round(statistics.median(r[key] / r["events"] * 1e6 for r in rounds), 2)
     out["python"] = round(sum(out[stage] for stage in STAGES), 2)
     return out
@@ -152,6 +206,11 @@ def report(figures: dict[str, Any]) -> str:
         f"{'Python, in all':<52}{us['python']:>14.2f}",
         f"{'PostgreSQL (lookups, writes, checks, commits)':<52}{us['postgres']:>14.2f}",
     ]
+    if SERVE in us:
+        lines += [
+            f"{'ingest: serve the pages (feed.read_batch)':<52}{us[SERVE]:>14.2f}",
+            f"{'ingest: its PostgreSQL meanwhile':<52}{us['serve_postgres']:>14.2f}",
+        ]
     return "\n".join(lines)
 
 
@@ -182,23 +241,40 @@ def melding_context() -> Any:
     return create_melding_app(MeldingSettings()).state.melding
 
 
+def ingest_sealer() -> Any:
+    return create_ingest_app(IngestSettings()).state.sealer
+
+
 async def run(scale: hub_bench.Scale, rounds: int) -> dict[str, Any]:
     async with ingested(scale) as (hub, pages):
         ctx = service_context(hub, "melding", melding_context)
+        sealer = service_context(hub, "ingest", ingest_sealer)
         db = Database(hub.db_urls["melding"])
+        ingest_db = Database(hub.db_urls["ingest"])
         _settle_garbage_collector()  # as `verzuimhub serve` does
 
-        def postgres_cpu() -> float:
-            return hub_bench.cpu_now(hub)["postgres:melding"]
+        def postgres_cpu(name: str) -> Callable[[], float]:
+            return lambda: hub_bench.cpu_now(hub)[f"postgres:{name}"]
 
         done = []
         try:
             for n in range(1, rounds + 1):
                 await truncate(hub.db_urls["melding"])
                 hub_bench.log(f"round {n} of {rounds} …")
-                done.append(await replay_round(ctx, db, pages, postgres_cpu))
+                done.append(await replay_round(ctx, db, pages, postgres_cpu("melding")))
+            # Ingest's side after melding's: what it leaves alive would change when
+            # melding's collector runs (the process is one here, two in the hub).
+            gc.collect()
+            for n in range(rounds):
+                served, serving = await serve_round(
+                    sealer, ingest_db, scale.batch_size, postgres_cpu("ingest")
+                )
+                if served != pages:
+                    raise AssertionError("the pages served differ from those ingest sent")
+                done[n] |= serving
         finally:
             await db.dispose()
+            await ingest_db.dispose()
     return {
         "events": int(done[0]["events"]),
         "rounds": rounds,
@@ -209,12 +285,18 @@ async def run(scale: hub_bench.Scale, rounds: int) -> dict[str, Any]:
 
 
 async def count_instructions(scale: hub_bench.Scale, keep: Path | None = None) -> dict[str, Any]:
-    """Each stage's instructions per event in melding's Python, under callgrind: this
-    process stores the dataset and reads the feed, then runs :func:`counted_round` in a
-    child process under callgrind, on the same pages and database. ``keep``: a directory
-    to copy callgrind's dumps to (one a stage and page, for ``callgrind_annotate``)."""
+    """Each stage's instructions per event, under callgrind: ingest serving the pages,
+    and melding's stages. This process stores the dataset and reads the feed, then runs
+    :func:`counted_round` under callgrind on the same pages and databases, in a child
+    process for each side (as the hub runs them: what one side leaves alive would change
+    when the other's garbage collector runs). ``keep``: a directory to copy callgrind's
+    dumps to (one a stage and page, for ``callgrind_annotate``)."""
     async with ingested(scale) as (hub, pages):
-        spec = {"env": hub.envs["melding"], "db_url": hub.db_urls["melding"]}
+        spec = {
+            **{f"{side}_env": hub.envs[side] for side in SIDES},
+            **{f"{side}_db_url": hub.db_urls[side] for side in SIDES},
+            "size": scale.batch_size,
+        }
         hub_bench.log("replay under callgrind (a round to warm up, then the counted one) …")
         counts = await asyncio.to_thread(_under_callgrind, spec, pages, keep)
     events = sum(len(orjson.loads(content)) for content in pages)
@@ -222,7 +304,8 @@ async def count_instructions(scale: hub_bench.Scale, keep: Path | None = None) -
     per_event_ = {stage: per[stage] for stage in STAGES}
     return {
         "events": events,
-        "instructions_per_event": per_event_ | {"python": round(sum(per_event_.values()), 1)},
+        "instructions_per_event": per_event_
+        | {"python": round(sum(per_event_.values()), 1), SERVE: per[SERVE]},
         "switching_instructions": counts.get(callgrind.EMPTY, []),
     }
 
@@ -230,37 +313,53 @@ async def count_instructions(scale: hub_bench.Scale, keep: Path | None = None) -
 def _under_callgrind(
     spec: dict[str, Any], pages: Sequence[bytes], keep: Path | None
 ) -> dict[str, list[int]]:
-    """:func:`counted_round` under callgrind, given ``spec`` and ``pages`` in files; the
-    counts of its segments."""
+    """:func:`counted_round` under callgrind for each side, given ``spec`` and ``pages``
+    in files; the counts of their segments."""
+    counts: dict[str, list[int]] = {}
     with tempfile.TemporaryDirectory(prefix="vzh-stages-callgrind-") as tmp:
         work = Path(tmp)
         spec = spec | {"pages": [str(work / f"page-{n:04d}") for n in range(len(pages))]}
         for path, content in zip(spec["pages"], pages, strict=True):
             Path(path).write_bytes(content)
         (work / "spec.json").write_text(json.dumps(spec))
-        out_file = work / "callgrind.out"
-        callgrind.run([__file__, "--callgrind-child", str(work / "spec.json")], out_file)
+        for side in SIDES:
+            out_file = work / f"callgrind-{side}.out"
+            child = ["--callgrind-child", str(work / "spec.json"), "--side", side]
+            callgrind.run([__file__, *child], out_file)
+            for name, each in callgrind.segments(out_file).items():
+                counts.setdefault(name, []).extend(each)
         if keep is not None:
             keep.mkdir(parents=True, exist_ok=True)
-            for dump in work.glob("callgrind.out.*"):
+            for dump in work.glob("callgrind-*.out.*"):
                 shutil.copy(dump, keep / dump.name)
-        return callgrind.segments(out_file)
+    return counts
 
 
-async def counted_round(spec: dict[str, Any], pages: list[bytes]) -> None:
-    """Under callgrind (:func:`count_instructions`): a round uncounted, for the caches a
-    replay fills once (statements, plans, decoders), then a counted one with each stage a
-    segment of its own; and three empty segments, to take off what switching costs."""
-    os.environ.update(spec["env"])
-    ctx = melding_context()
-    db = Database(spec["db_url"])
-    _settle_garbage_collector()
+#: The two sides of a replay, each counted in a process of its own.
+SIDES = ("ingest", "melding")
+
+
+async def counted_round(spec: dict[str, Any], pages: list[bytes], side: str) -> None:
+    """Under callgrind (:func:`count_instructions`), one side: ingest serving the pages,
+    or melding's replay of them. A round uncounted (for the caches filled once:
+    statements, plans, decoders), then a counted one with each stage a segment of its own;
+    and three empty segments, to take off what switching costs."""
+    os.environ.update(spec[f"{side}_env"])
+    url = spec[f"{side}_db_url"]
+    sealer = ingest_sealer() if side == "ingest" else None
+    ctx = melding_context() if side == "melding" else None
+    db = Database(url)
+    _settle_garbage_collector()  # as `verzuimhub serve` does
     meter = CallgrindMeter()
     try:
-        await truncate(spec["db_url"])
-        await apply_pages(ctx, db, pages, lambda stage: None)
-        await truncate(spec["db_url"])
-        await apply_pages(ctx, db, pages, meter.enter)
+        if side == "ingest":
+            await serve_pages(sealer, db, spec["size"], lambda stage: None)
+            if await serve_pages(sealer, db, spec["size"], meter.enter) != pages:
+                raise AssertionError("the pages served differ from those ingest sent")
+        else:
+            for enter in (lambda stage: None, meter.enter):
+                await truncate(url)
+                await apply_pages(ctx, db, pages, enter)
         for _ in range(3):
             meter.enter(callgrind.EMPTY)
             meter.enter(None)
@@ -276,6 +375,7 @@ def callgrind_report(figures: dict[str, Any]) -> str:
         "-" * 70,
         *(f"{'Python: ' + stage:<52}{per[stage]:>18,.0f}" for stage in STAGES),
         f"{'Python, in all':<52}{per['python']:>18,.0f}",
+        f"{'ingest: serve the pages (feed.read_batch)':<52}{per[SERVE]:>18,.0f}",
     ]
     return "\n".join(lines)
 
@@ -292,11 +392,12 @@ def main() -> None:
         "--callgrind-out", type=Path, default=None, help="keep callgrind's dumps in this directory"
     )
     parser.add_argument("--callgrind-child", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--side", choices=SIDES, default="melding", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.callgrind_child is not None:
         spec = json.loads(args.callgrind_child.read_text())
         pages = [Path(path).read_bytes() for path in spec["pages"]]
-        asyncio.run(counted_round(spec, pages))
+        asyncio.run(counted_round(spec, pages, args.side))
         return
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")

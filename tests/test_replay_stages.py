@@ -14,7 +14,9 @@ import pytest
 from sqlalchemy import text
 
 from verzuimhub.testing import bench_module, truncate
+from verzuimhub_ingest.models import FEED as INGEST_FEED
 from verzuimhub_shared import events as ev
+from verzuimhub_shared import feed
 from verzuimhub_shared.crypto import Pseudonymiser, Sealer
 from verzuimhub_shared.db import Database
 from verzuimhub_shared.testing.events import voor_melding
@@ -143,12 +145,62 @@ def test_the_callgrind_report_names_every_stage(replay_stages: ModuleType) -> No
                 "plan": 21_723.0,
                 "write": 8_137.0,
                 "python": 55_629.0,
+                "serve": 29_062.0,
             },
         }
     )
     assert "10,000 events" in text_
-    for figure in ("25,769", "21,723", "8,137", "55,629"):
+    for figure in ("25,769", "21,723", "8,137", "55,629", "29,062"):
         assert figure in text_
+
+
+async def test_ingests_side_serves_the_pages_its_feed_route_serves(
+    replay_stages: ModuleType, db_urls: dict[str, str]
+) -> None:
+    """Melding's pages, read from ingest's database a page at a time up to the head, each
+    read a segment of the serve stage; the same bytes ingest's route answers with, sealed
+    rows opened."""
+    await truncate(db_urls["ingest"])
+    sealer = Sealer({"k1": "secret-one"}, "k1")
+    db = Database(db_urls["ingest"])
+    entered: list[str | None] = []
+    try:
+        async with db.transaction() as session:
+            events = [
+                feed.Event("melding", "t", {"n": n, "s": "é"}, seal=n % 2 == 0) for n in range(5)
+            ]
+            await feed.append(session, INGEST_FEED, events, source="u", sealer=sealer)
+        pages = await replay_stages.serve_pages(sealer, db, 2, entered.append)
+        async with db.transaction() as session:
+            expected = [
+                await feed.read_batch(session, INGEST_FEED, "melding", after, 2, sealer)
+                for after in (0, 2, 4)
+            ]
+    finally:
+        await db.dispose()
+        await truncate(db_urls["ingest"])
+    assert pages == expected
+    assert [[e["data"]["n"] for e in orjson.loads(p)] for p in pages] == [[0, 1], [2, 3], [4]]
+    assert entered == ["serve", None] * 4  # three pages and the empty one at the head
+
+
+def test_a_pages_last_position_is_read_from_its_last_line(replay_stages: ModuleType) -> None:
+    assert replay_stages._last_position(page(put(7, "r1", "123456782", 2))) == 7
+    assert replay_stages._last_position(page(put(7, "r1", "1", 2), put(12, "r2", "2", 3))) == 12
+    with pytest.raises(ValueError, match="position"):
+        replay_stages._last_position(b'[{"type":"t","position":3}]')
+
+
+def test_ingests_stage_is_reported_beside_meldings(replay_stages: ModuleType) -> None:
+    rounds = [
+        {"decode": 0.2, "plan": 0.4, "write": 0.1, "postgres": 0.6, "events": 100_000}
+        | {"serve": 0.5, "serve_postgres": 0.2},
+    ]
+    figures = replay_stages.per_event(rounds)
+    assert (figures["serve"], figures["serve_postgres"], figures["python"]) == (5.0, 2.0, 7.0)
+    text_ = replay_stages.report({"events": 100_000, "rounds": 1, "us_per_event": figures})
+    assert "serve the pages" in text_
+    assert "5.00" in text_
 
 
 TOY = """
