@@ -1,6 +1,7 @@
 """Melding's replay stage by stage (issue 8): the CPU per event of decoding ingest's
 pages, planning each batch (its lookups included), and writing it, and of melding's
-PostgreSQL meanwhile.
+PostgreSQL meanwhile; and of ingest serving the pages (``feed.read_batch``), with its
+PostgreSQL.
 
     make bench-replay-stages [ARGS="--rounds 3 --quick --json F"]
     make bench-replay-stages ARGS="--callgrind --quick [--callgrind-out DIR]"
@@ -15,7 +16,9 @@ one after the other in this process, so each one's own CPU shows:
 - the pages are the ones ingest served after the benchmark's batch phase (60,000
   registrations, or 10,000 with ``--quick``);
 - each batch is planned with the plan of the batch before it, as the consumer plans ahead;
-- every table of melding's database is emptied between rounds.
+- every table of melding's database is emptied between rounds;
+- ingest's side is measured after melding's rounds, on the same pages (checked to be the
+  bytes its feed route sent).
 
 It leaves out the HTTP fetch, the cursor's update and the event loop's switching between
 stages, so its figures are a little below what melding spends per event in the replay (the
@@ -24,10 +27,13 @@ stages happened to overlap.
 
 CPU time still moves with the machine (1.25–1.6 times between two sessions' machines for
 the same code). ``--callgrind`` counts instructions instead: one round to warm up, then
-one counted, in a child process under valgrind's callgrind (``bench/callgrind.py``), each
-stage of each page a segment of its own. The count is the same to within ~0.1 % run after
-run (26,966 and 26,944 decoding instructions an event in two runs, twenty-fourth session),
-so a change of a per cent shows. It is ~60 times slower: ``--quick`` takes about a minute.
+one counted, under valgrind's callgrind (``bench/callgrind.py``), each stage of each page
+a segment of its own; ingest's side and melding's each in a child process of its own, as
+in the hub (in one process, what serving left alive moved melding's garbage collections,
+and its write read 9,339 instructions an event instead of 8,060). The count is the same
+to within ~0.1 % run after run (26,966 and 26,944 decoding instructions an event in two
+runs, twenty-fourth session), so a change of a per cent shows. It is ~60 times slower:
+``--quick`` takes about a minute.
 ``--callgrind-out DIR`` keeps the dumps, one a stage and page, for ``callgrind_annotate``.
 """
 
