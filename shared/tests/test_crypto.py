@@ -89,6 +89,22 @@ def test_tampering_and_wrong_context_fail() -> None:
         Sealer({"k9": "nine"}, "k9").open(sealed, context="pgn")
 
 
+def test_a_plaintext_that_is_not_text_opens_as_bytes_only() -> None:
+    """What seal() seals is text; bytes sealed otherwise open as bytes, and as text fail
+    as a decryption does (the caller asked for text), not with a decoding error."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from verzuimhub_shared.crypto import _derive, _key_bytes
+
+    sealer = Sealer({"k1": "one"}, "k1")
+    nonce = os.urandom(12)
+    raw = nonce + AESGCM(_derive(_key_bytes("one"), "seal")).encrypt(nonce, b"\xff\xfe", b"c")
+    sealed = f"k1.{base64.b64encode(raw).decode()}"
+    assert sealer.open_bytes(sealed, context="c") == b"\xff\xfe"
+    with pytest.raises(DecryptionError, match="UTF-8"):
+        sealer.open(sealed, context="c")
+
+
 def test_key_spec_parsing() -> None:
     assert parse_keys("a=1, b=2") == {"a": "1", "b": "2"}
     with pytest.raises(ValueError, match="kid=secret"):

@@ -94,7 +94,11 @@ class Sealer:
         return f"{self.active}.{pybase64.b64encode_as_string(nonce + ct)}"
 
     def open(self, sealed: str, context: str = "") -> str:
-        return self.open_bytes(sealed, context).decode()
+        plaintext = self.open_bytes(sealed, context)
+        try:
+            return plaintext.decode()
+        except UnicodeDecodeError as exc:  # sealed as bytes by something other than seal()
+            raise DecryptionError("the plaintext is not UTF-8 text") from exc
 
     def open_bytes(self, sealed: str, context: str = "") -> bytes:
         """:meth:`open`, the plaintext as its UTF-8 bytes (a feed page is served as bytes)."""

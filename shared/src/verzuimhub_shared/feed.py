@@ -293,7 +293,7 @@ async def read_batch(
         params = {"consumer": consumer, "after": after, "limit": limit}
         result = await fetch_plain(session, _page_statement(t), params)
     # In bytes throughout: a sealed row opens to bytes, and the page is not one string to
-    # encode at the end (twenty-fourth session: 3 % of serving a page).
+    # encode at the end (twenty-fourth session: 6 % of serving a page's instructions).
     parts: list[bytes] = []
     skip = len(_UNPOSITIONED)
     for position, sealed, body in result:
