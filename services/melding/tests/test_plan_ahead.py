@@ -6,10 +6,11 @@ is planned after the one before it committed (its writes seen)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import text
@@ -17,6 +18,7 @@ from sqlalchemy import text
 from verzuimhub.testing import truncate
 from verzuimhub_melding.service import (
     IngestBatch,
+    IngestPlan,
     decode_ingest_events,
     plan_ingest_events,
     write_ingest_plan,
@@ -221,3 +223,43 @@ async def test_the_plan_ahead_answers_for_its_own_pupils_and_registrations(
     assert [row[0] for row in following.updates] == ["r1"]
     assert following.deletions == ["r2"]
     assert [p["pgn_hash"] for p in following.new_pupils] == [link(C, "melding-link")]
+
+
+async def test_a_large_batch_is_planned_in_turns_of_the_event_loop() -> None:
+    """Planning gives the event loop a turn every hundred registrations, so that the write
+    of the batch before it sends its next statement meanwhile (ADR 0022, 0023). The plan
+    ahead holds every registration and pupil here, so nothing is read: each turn is one
+    the planning gave."""
+    events = [
+        put(f"r{n:04d}", f"{100_000_000 + n // 2}", 1, 1 + n % 28) | {"position": n}
+        for n in range(1, 1051)
+    ]
+    batch = decode_ingest_events(CTX, events)
+    regs = [reg for _, reg in batch.final.values()]
+    ahead = IngestPlan(
+        new_pupils=[],
+        pupil_updates=[],
+        inserts=[],
+        updates=[],
+        deletions=[],
+        changed={},
+        ledger=dict.fromkeys(batch.final),  # withdrawn: inserted again
+        pupils={(batch.link[r.pgn], r.brin): ("l-known", ()) for r in regs},
+    )
+    turns = 0
+
+    async def other_task() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    ticker = asyncio.create_task(other_task())
+    await asyncio.sleep(0)
+    turns = 0
+    plan = await plan_ingest_events(cast(Any, None), CTX, batch, ahead)
+    seen = turns
+    ticker.cancel()
+    assert len(plan.inserts) == 1050
+    assert len(plan.pupil_updates) == 1  # every pupil known, as "l-known"
+    assert seen >= 1050 // 100

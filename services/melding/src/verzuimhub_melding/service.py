@@ -304,7 +304,8 @@ async def plan_ingest_events(
     puts = [reg for op, reg in final.values() if op == "put"]
     # Most events repeat what melding knows of the pupil: a pupil row is written only when
     # one of these facts changed.
-    wanted = {(link[r.pgn], r.brin) for r in puts}
+    keys = [(link[r.pgn], r.brin) for r in puts]  # each put's pupil, made once
+    wanted = set(keys)
     # What the plan ahead writes is what melding will know: only the rest is read (in a
     # replay, a quarter of a batch's pupils were in the batch before it).
     ids_to_read = final.keys() if ahead is None else final.keys() - ahead.ledger.keys()
@@ -330,59 +331,59 @@ async def plan_ingest_events(
     ledger: dict[str, tuple[int, str, date] | None] = {}
     inserts: list[tuple[Any, ...]] = []
     updates: list[tuple[Any, ...]] = []
-    for n, reg in enumerate(puts, 1):
-        if not n % _TURN:
+    for start in range(0, len(puts), _TURN):
+        if start:
             await asyncio.sleep(0)  # the batch being written meanwhile goes on (ADR 0022)
-        key = (link[reg.pgn], reg.brin)
-        current: tuple[Any, ...] = (  # in repo.PUPIL_FACTS order
-            reg.vestiging,
-            reg.geboortedatum,
-            reg.woongemeente,
-            reg.sector,
-            reg.startkwalificatie,
-        )
-        found = known.get(key)
-        if found is not None:
-            leerling_id, known_facts = found
-            if leerling_id in pupil_updates or known_facts != current:
-                pupil_updates[leerling_id] = _facts(current, now) | {"_id": leerling_id}
-        elif key in new_pupils:
-            leerling_id = new_pupils[key]["id"]
-            if pupils[key][1] != current:
-                new_pupils[key].update(_facts(current, now))
-        else:
-            leerling_id = new_id()
-            new_pupils[key] = _facts(current, now) | {
-                "id": leerling_id,
-                "pgn_hash": key[0],
-                "pgn_sealed": ctx.sealer.seal(reg.pgn, context="pgn"),
-                "brin": reg.brin,
-            }
-        pupils[key] = (leerling_id, current)
-        row = (  # in repo.LEDGER_COLUMNS order
-            reg.registratie_id,
-            leerling_id,
-            reg.versie,
-            reg.datum,
-            reg.minuten,
-            reg.eenheid,
-            reg.aantal_eenheden,
-            reg.alle_lessen_gemist,
-            reg.soort,
-            reg.categorie,
-            reg.luxe_verzuim,
-            position,
-        )
-        previous = stored.get(reg.registratie_id)
-        if previous is None:
-            inserts.append(row)
-        elif reg.versie >= previous[0]:
-            updates.append(row)
-            if previous[1] != leerling_id or previous[2] < reg.datum:
-                touch(previous[1], previous[2])  # the new row shows neither
-        else:
-            continue
-        ledger[reg.registratie_id] = (reg.versie, leerling_id, reg.datum)
+        for reg, key in zip(puts[start : start + _TURN], keys[start : start + _TURN], strict=True):
+            current: tuple[Any, ...] = (  # in repo.PUPIL_FACTS order
+                reg.vestiging,
+                reg.geboortedatum,
+                reg.woongemeente,
+                reg.sector,
+                reg.startkwalificatie,
+            )
+            found = known.get(key)
+            if found is not None:
+                leerling_id, known_facts = found
+                if leerling_id in pupil_updates or known_facts != current:
+                    pupil_updates[leerling_id] = _facts(current, now) | {"_id": leerling_id}
+            elif key in new_pupils:
+                leerling_id = new_pupils[key]["id"]
+                if pupils[key][1] != current:
+                    new_pupils[key].update(_facts(current, now))
+            else:
+                leerling_id = new_id()
+                new_pupils[key] = _facts(current, now) | {
+                    "id": leerling_id,
+                    "pgn_hash": key[0],
+                    "pgn_sealed": ctx.sealer.seal(reg.pgn, context="pgn"),
+                    "brin": reg.brin,
+                }
+            pupils[key] = (leerling_id, current)
+            row = (  # in repo.LEDGER_COLUMNS order
+                reg.registratie_id,
+                leerling_id,
+                reg.versie,
+                reg.datum,
+                reg.minuten,
+                reg.eenheid,
+                reg.aantal_eenheden,
+                reg.alle_lessen_gemist,
+                reg.soort,
+                reg.categorie,
+                reg.luxe_verzuim,
+                position,
+            )
+            previous = stored.get(reg.registratie_id)
+            if previous is None:
+                inserts.append(row)
+            elif reg.versie >= previous[0]:
+                updates.append(row)
+                if previous[1] != leerling_id or previous[2] < reg.datum:
+                    touch(previous[1], previous[2])  # the new row shows neither
+            else:
+                continue
+            ledger[reg.registratie_id] = (reg.versie, leerling_id, reg.datum)
     deletions = []
     for op, gone in final.values():
         if op == "del" and gone.registratie_id in stored:
