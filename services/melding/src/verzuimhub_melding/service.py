@@ -217,14 +217,16 @@ def _decoding(ctx: MeldingContext, content: bytes) -> Iterator[feed.Page | None]
             return
     final: dict[str, tuple[str, Any]] = {}
     for envelope in envelopes:
-        op = "put" if isinstance(envelope, _Vastgelegd) else "del"
-        final[envelope.data.registratie_id] = (op, envelope.data)
+        data = envelope.data
+        final[data.registratie_id] = ("put" if type(envelope) is _Vastgelegd else "del", data)
     last = envelopes[-1].position if envelopes else 0
     link: dict[str, str] = {}
-    for n, pgn in enumerate(_pgns(final), 1):
-        link[pgn] = ctx.pseudonymiser.pseudonym(pgn, LINK)
-        if not n % _TURN:
+    pgns, pseudonym = list(_pgns(final)), ctx.pseudonymiser.pseudonym
+    for start in range(0, len(pgns), _TURN):
+        if start:
             yield None
+        for pgn in pgns[start : start + _TURN]:
+            link[pgn] = pseudonym(pgn, LINK)
     yield feed.Page(len(envelopes), last, IngestBatch(final, link, last))
 
 
