@@ -30,10 +30,11 @@ the same code). ``--callgrind`` counts instructions instead: one round to warm u
 one counted, under valgrind's callgrind (``bench/callgrind.py``), each stage of each page
 a segment of its own; ingest's side and melding's each in a child process of its own, as
 in the hub (in one process, what serving left alive moved melding's garbage collections,
-and its write read 9,339 instructions an event instead of 8,060). The count is the same
-to within ~0.1 % run after run (26,966 and 26,944 decoding instructions an event in two
-runs, twenty-fourth session), so a change of a per cent shows. It is ~60 times slower:
-``--quick`` takes about a minute.
+and its write read 9,339 instructions an event instead of 8,060). Run after run of the
+same code, decoding read the same to ~0.1 % (26,966 and 26,944), planning to ~0.5 %, and
+writing to ~2.5 % (8,032–8,238: where the garbage collector runs moves), twenty-fourth
+session; a change of a per cent or two shows. It is ~60 times slower: ``--quick`` takes
+about a minute.
 ``--callgrind-out DIR`` keeps the dumps, one a stage and page, for ``callgrind_annotate``.
 """
 
