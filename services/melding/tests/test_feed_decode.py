@@ -5,7 +5,6 @@ apply, or an event only the models' lax validation takes)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import date
 from types import SimpleNamespace
@@ -24,6 +23,7 @@ from verzuimhub_melding.service import (
 from verzuimhub_shared import events as ev
 from verzuimhub_shared.crypto import Pseudonymiser
 from verzuimhub_shared.testing.events import ingetrokken_voor_melding, voor_melding
+from verzuimhub_shared.testing.loop import turns_given
 
 CTX: Any = SimpleNamespace(pseudonymiser=Pseudonymiser("test-secret"))
 
@@ -160,19 +160,9 @@ async def test_a_large_page_decodes_the_same_in_turns_of_the_event_loop() -> Non
     events = [put(n, f"r{n}", f"{100_000_000 + n}") for n in range(1, 1501)]
     events[700:702] = [gone(701, "r3"), put(702, "r3", "100000003", versie=2)]
     content = served(events)
-    turns = 0
-
-    async def other_task() -> None:
-        nonlocal turns
-        while True:
-            await asyncio.sleep(0)
-            turns += 1
-
-    ticker = asyncio.create_task(other_task())
-    await asyncio.sleep(0)
-    page = await decode_ingest_feed_in_turns(CTX, content)
-    seen, turns = turns, 0
-    ticker.cancel()
+    async with turns_given() as turns:
+        page = await decode_ingest_feed_in_turns(CTX, content)
+    seen = turns()
     assert page == decode_ingest_feed(CTX, content)
     assert (page.count, page.last_position, len(page.batch.link)) == (1500, 1500, 1498)
     assert seen >= len(content) // (256 * 1024) + 1498 // 500  # parts, then pseudonyms

@@ -6,7 +6,6 @@ is planned after the one before it committed (its writes seen)."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
@@ -28,6 +27,7 @@ from verzuimhub_shared.crypto import Pseudonymiser, Sealer
 from verzuimhub_shared.db import Database
 from verzuimhub_shared.migrations import upgrade
 from verzuimhub_shared.testing.events import ingetrokken_voor_melding, voor_melding
+from verzuimhub_shared.testing.loop import turns_given
 
 CTX: Any = SimpleNamespace(
     pseudonymiser=Pseudonymiser("test-secret"), sealer=Sealer({"k1": "secret-one"}, "k1")
@@ -246,20 +246,9 @@ async def test_a_large_batch_is_planned_in_turns_of_the_event_loop() -> None:
         ledger=dict.fromkeys(batch.final),  # withdrawn: inserted again
         pupils={(batch.link[r.pgn], r.brin): ("l-known", ()) for r in regs},
     )
-    turns = 0
-
-    async def other_task() -> None:
-        nonlocal turns
-        while True:
-            await asyncio.sleep(0)
-            turns += 1
-
-    ticker = asyncio.create_task(other_task())
-    await asyncio.sleep(0)
-    turns = 0
-    plan = await plan_ingest_events(cast(Any, None), CTX, batch, ahead)
-    seen = turns
-    ticker.cancel()
+    async with turns_given() as turns:
+        plan = await plan_ingest_events(cast(Any, None), CTX, batch, ahead)
+    seen = turns()
     assert len(plan.inserts) == 1050
     assert len(plan.pupil_updates) == 1  # every pupil known, as "l-known"
     assert seen >= 1050 // 100
