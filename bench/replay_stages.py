@@ -353,20 +353,26 @@ async def counted_round(spec: dict[str, Any], pages: list[bytes], side: str) -> 
     and three empty segments, to take off what switching costs."""
     os.environ.update(spec[f"{side}_env"])
     url = spec[f"{side}_db_url"]
-    sealer = ingest_sealer() if side == "ingest" else None
-    ctx = melding_context() if side == "melding" else None
     db = Database(url)
+    if side == "ingest":
+        sealer = ingest_sealer()
+
+        async def one_round(enter: Callable[[str | None], None]) -> None:
+            if await serve_pages(sealer, db, spec["size"], enter) != pages:
+                raise AssertionError("the pages served differ from those ingest sent")
+
+    else:
+        ctx = melding_context()
+
+        async def one_round(enter: Callable[[str | None], None]) -> None:
+            await truncate(url)
+            await apply_pages(ctx, db, pages, enter)
+
     _settle_garbage_collector()  # as `verzuimhub serve` does
     meter = CallgrindMeter()
     try:
-        if side == "ingest":
-            await serve_pages(sealer, db, spec["size"], lambda stage: None)
-            if await serve_pages(sealer, db, spec["size"], meter.enter) != pages:
-                raise AssertionError("the pages served differ from those ingest sent")
-        else:
-            for enter in (lambda stage: None, meter.enter):
-                await truncate(url)
-                await apply_pages(ctx, db, pages, enter)
+        for enter in (lambda stage: None, meter.enter):  # to warm up, then counted
+            await one_round(enter)
         for _ in range(3):
             meter.enter(callgrind.EMPTY)
             meter.enter(None)

@@ -1,4 +1,5 @@
-"""``db.meanwhile``: a write runs while Python works, and is always waited for."""
+"""``db.meanwhile``: a write runs while Python works, and is always waited for; and
+``db.in_turns``, the slices such Python takes with a turn between them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import gc
 
 import pytest
 
-from verzuimhub_shared.db import meanwhile
+from verzuimhub_shared.db import in_turns, meanwhile
+from verzuimhub_shared.testing.loop import turns_given
 
 
 async def test_the_write_runs_while_the_work_runs() -> None:
@@ -81,3 +83,18 @@ async def test_when_both_fail_the_works_error_is_raised_and_the_writes_retrieved
     finally:
         loop.set_exception_handler(previous)
     assert not unretrieved
+
+
+@pytest.mark.parametrize(("count", "size", "turns"), [(0, 100, 0), (100, 100, 0), (250, 100, 2)])
+async def test_in_turns_slices_a_batch_with_a_turn_between_slices(
+    count: int, size: int, turns: int
+) -> None:
+    """Every item once, in order, ``size`` at a time, and the event loop gets a turn
+    before each slice but the first."""
+    items = list(range(count))
+    seen: list[int] = []
+    async with turns_given() as given:
+        async for part in in_turns(count, size):
+            seen.extend(items[part])
+    assert seen == items
+    assert given() == turns

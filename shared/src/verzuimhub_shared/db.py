@@ -543,6 +543,17 @@ async def meanwhile(write: Coroutine[Any, Any, W], work: Awaitable[P]) -> tuple[
     return await task, done
 
 
+async def in_turns(count: int, size: int) -> AsyncIterator[slice]:
+    """Slices of ``count`` items, ``size`` at a time, with a turn of the event loop before
+    each but the first: a long piece of Python over a batch, cut so that a statement
+    running meanwhile (:func:`meanwhile`, or the write of the batch before it) is sent and
+    answered between its slices (ADR 0022, 0023, 0029)."""
+    for start in range(0, count, size):
+        if start:
+            await asyncio.sleep(0)
+        yield slice(start, start + size)
+
+
 async def _copy(
     connection: asyncpg.Connection,
     table: Table,

@@ -3,7 +3,6 @@ the edge (request dependency) commits."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import uuid
 from collections import defaultdict
@@ -26,7 +25,7 @@ from verzuimhub_shared import events as ev
 from verzuimhub_shared import feed
 from verzuimhub_shared.auth import Principal
 from verzuimhub_shared.crypto import Pseudonymiser, Sealer
-from verzuimhub_shared.db import COPY_MIN_ROWS, Tx, meanwhile
+from verzuimhub_shared.db import COPY_MIN_ROWS, Tx, in_turns, meanwhile
 from verzuimhub_shared.errors import (
     BadRequest,
     Conflict,
@@ -405,10 +404,8 @@ async def _feed_rows(
         return given
     projector = _Projector(ctx)
     out: list[list[dict[str, Any]]] = []
-    for start in range(0, len(published), _TURN_EVERY):
-        if start:
-            await asyncio.sleep(0)
-        chunk = published[start : start + _TURN_EVERY]
+    async for part in in_turns(len(published), _TURN_EVERY):
+        chunk = published[part]
         to_make = [(e.rid, e.item, e.category) for e in chunk if e.feed_rows is None]
         made = iter(_feed_rows_of(ctx, projector, to_make))
         out.extend(e.feed_rows if e.feed_rows is not None else next(made) for e in chunk)

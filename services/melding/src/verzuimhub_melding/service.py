@@ -50,6 +50,7 @@ from verzuimhub_shared.calendar import (
     shipped_holidays,
 )
 from verzuimhub_shared.crypto import Pseudonymiser, Sealer
+from verzuimhub_shared.db import in_turns
 from verzuimhub_shared.errors import BadRequest, Conflict, InvalidParam, NotFound
 from verzuimhub_shared.ids import new_id
 from verzuimhub_shared.logging import get_logger
@@ -333,10 +334,8 @@ async def plan_ingest_events(
     ledger: dict[str, tuple[int, str, date] | None] = {}
     inserts: list[tuple[Any, ...]] = []
     updates: list[tuple[Any, ...]] = []
-    for start in range(0, len(puts), _TURN):
-        if start:
-            await asyncio.sleep(0)  # the batch being written meanwhile goes on (ADR 0022)
-        for reg, key in zip(puts[start : start + _TURN], keys[start : start + _TURN], strict=True):
+    async for part in in_turns(len(puts), _TURN):  # the batch being written goes on meanwhile
+        for reg, key in zip(puts[part], keys[part], strict=True):
             current: tuple[Any, ...] = (  # in repo.PUPIL_FACTS order
                 reg.vestiging,
                 reg.geboortedatum,
