@@ -105,6 +105,31 @@ def test_a_plaintext_that_is_not_text_opens_as_bytes_only() -> None:
         sealer.open(sealed, context="c")
 
 
+def test_sealed_binary_is_the_text_without_its_base64() -> None:
+    """ADR 0031: a feed row's body is sealed binary, ``<kid>.`` then the nonce and the
+    ciphertext as they are: what a stored text becomes by decoding its base64 (revision
+    0006 of ingest, 0009 of melding), and opens as the text did."""
+    sealer = Sealer({"k1": "one", "k2": "two"}, "k2")
+    sealed = sealer.seal_binary("Zoë 123456782".encode(), context="melding")
+    assert sealed.startswith(b"k2.")
+    assert b"123456782" not in sealed
+    assert sealer.open_binary(sealed, context="melding") == "Zoë 123456782".encode()
+    kid, _, blob = sealer.seal("Zoë", context="melding").partition(".")
+    assert sealer.open_binary(f"{kid}.".encode() + base64.b64decode(blob), "melding") == (
+        "Zoë".encode()
+    )
+    rotated = Sealer({"k2": "two", "k3": "three"}, "k3")
+    assert rotated.open_binary(sealed, context="melding") == "Zoë 123456782".encode()
+    with pytest.raises(DecryptionError):
+        sealer.open_binary(sealed, context="gemeente")
+    with pytest.raises(DecryptionError):
+        sealer.open_binary(sealed[:-1] + bytes([sealed[-1] ^ 1]), context="melding")
+    with pytest.raises(DecryptionError, match="unknown key id"):
+        Sealer({"k9": "nine"}, "k9").open_binary(sealed, context="melding")
+    with pytest.raises(ValueError, match="key id"):
+        Sealer({"k.1": "one"}, "k.1")
+
+
 def test_key_spec_parsing() -> None:
     assert parse_keys("a=1, b=2") == {"a": "1", "b": "2"}
     with pytest.raises(ValueError, match="kid=secret"):
