@@ -202,3 +202,62 @@ async def test_the_pupil_check_in_one_statement_migrates_both_ways(pg: PostgresS
     assert "LEFT JOIN LATERAL" in after
     assert "count(DISTINCT" not in after
     assert again == before
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
+async def test_feed_bodies_become_binary_and_text_again(
+    pg: PostgresServer, tmp_path: Path, dialect: str
+) -> None:
+    """Revision 0009 of melding (0006 of ingest, the same helper; ADR 0031): each stored
+    body is converted: a sealed one, in either base64 alphabet it was stored in, opens
+    to the same plaintext, and an unsealed one is served as it was. Going down gives the
+    text back (a URL-safe one in the standard alphabet)."""
+    import base64
+
+    from verzuimhub_melding.models import FEED
+    from verzuimhub_shared import feed
+    from verzuimhub_shared.crypto import Sealer
+    from verzuimhub_shared.db import Database
+
+    if dialect == "postgresql":
+        url = pg.url_for(await pg.create_database("vzh_test_feed_body"))
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'melding.db'}"
+    sealer = Sealer({"k1": "one"}, "k1")
+    # (no ":" before a value: text() would take it for a parameter)
+    envelopes = [f'{{"position": {n}, "data": {{"n": {n}, "naam": "Zoë"}}}}' for n in (1, 2, 3)]
+
+    def urlsafe(envelope: str) -> str:
+        """Sealed as before 2026-11-27: the URL-safe alphabet."""
+        kid, _, blob = sealer.seal(envelope, context="gemeente").partition(".")
+        return f"{kid}." + base64.urlsafe_b64encode(base64.b64decode(blob)).decode()
+
+    own = urlsafe(envelopes[1])
+    while "-" not in own and "_" not in own:  # one the standard alphabet cannot read
+        own = urlsafe(envelopes[1])
+    standard = sealer.seal(envelopes[2], context="gemeente")
+    rows = [(envelopes[0], "false"), (own, "true"), (standard, "true")]
+    inserts = [
+        f"INSERT INTO feed_events VALUES ({n}, 'gemeente', 'e{n}', 't', NULL,"
+        f" CURRENT_TIMESTAMP, {sealed}, '{body}')"
+        for n, (body, sealed) in enumerate(rows, 1)
+    ]
+    await _melding_at(url, "0008")
+    await _melding_at(url, "0009", *inserts)
+    db = Database(url)
+    try:
+        async with db.transaction() as session:
+            served = await feed.read_batch(session, FEED, "gemeente", 0, 10, sealer)
+    finally:
+        await db.dispose()
+    assert served == ("[" + ",\n".join(envelopes) + "]").encode()
+    await _melding_at(url, "0008", down=True)
+    stored = await fetch_rows(url, "SELECT sealed, body FROM feed_events ORDER BY position")
+    assert stored[0][1] == envelopes[0]
+    assert stored[2][1] == standard
+    for (sealed, body), envelope in zip(stored[1:], envelopes[1:], strict=True):
+        assert sealed
+        assert body.startswith("k1.")
+        assert "-" not in body
+        assert "_" not in body
+        assert sealer.open(body, context="gemeente") == envelope

@@ -15,6 +15,11 @@ from verzuimhub_shared.db import make_engine
 NOTE = "moeder belde: psychiatrische opname"
 
 
+def _as_text(value: object) -> str:
+    """A binary value byte for byte (a feed row's body, ADR 0031): text in it stays text."""
+    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+
+
 async def _everything_in(url: str) -> str:
     """Every value of every table of a database, as one text."""
     engine = make_engine(url)
@@ -29,7 +34,7 @@ async def _everything_in(url: str) -> str:
             ]
             for table in tables:
                 for row in await conn.execute(text(f'SELECT * FROM "{table}"')):
-                    chunks.append(" ".join(str(v) for v in row))
+                    chunks.append(" ".join(_as_text(v) for v in row))
     finally:
         await engine.dispose()
     return "\n".join(chunks)

@@ -728,8 +728,17 @@ def plan_for_these_rows(session: Tx, rows: Sequence[Any]) -> Any:
 
 
 def json_rows(rows: Sequence[dict[str, Any]]) -> str:
-    """Rows as the JSON document ``json_to_recordset`` reads (dates and times in ISO 8601)."""
-    return orjson.dumps(list(rows)).decode()
+    """Rows as the JSON document ``json_to_recordset`` reads (dates and times in ISO 8601,
+    bytes as ``bytea``'s hex text)."""
+    return orjson.dumps(list(rows), default=_bytea_text).decode()
+
+
+def _bytea_text(value: Any) -> str:
+    """A ``bytes`` value as ``bytea``'s input reads it (``\\x`` and hex digits): a feed row's
+    body in a JSON document (ADR 0031)."""
+    if isinstance(value, bytes):
+        return "\\x" + value.hex()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def recordset(table: Table, columns: Sequence[str], *, param: str = "rows", **renamed: str) -> str:

@@ -112,3 +112,57 @@ def set_collation(columns: dict[str, dict[str, int]], collation: str | None) -> 
     for table, cols in columns.items():
         parts = [f'ALTER COLUMN "{c}" TYPE varchar({n}){clause}' for c, n in cols.items()]
         op.execute(f'ALTER TABLE "{table}" ' + ", ".join(parts))
+
+
+#: A sealed body as text (``<kid>.<base64>``) made binary (``<kid>.`` and the raw bytes),
+#: and back; an unsealed one is its UTF-8 (the URL-safe base64 of values sealed before
+#: 2026-11-27 is read as the standard one).
+_BODY_TO_BINARY = (
+    "CASE WHEN sealed THEN convert_to(split_part(body, '.', 1) || '.', 'UTF8')"
+    " || decode(translate(substr(body, strpos(body, '.') + 1), '-_', '+/'), 'base64')"
+    " ELSE convert_to(body, 'UTF8') END"
+)
+_BODY_TO_TEXT = (
+    "CASE WHEN sealed THEN convert_from(substr(body, 1, position('.'::bytea IN body)), 'UTF8')"
+    " || translate(encode(substr(body, position('.'::bytea IN body) + 1), 'base64'), E'\\n', '')"
+    " ELSE convert_from(body, 'UTF8') END"
+)
+
+
+def feed_body_binary(table: str, binary: bool = True) -> None:
+    """For a migration: a feed table's ``body`` becomes binary (``bytea``; a BLOB on
+    SQLite), each row converted (ADR 0031); with ``binary=False``, text again."""
+    import base64
+
+    import sqlalchemy as sa
+    from alembic import op
+
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        kind, using = ("bytea", _BODY_TO_BINARY) if binary else ("text", _BODY_TO_TEXT)
+        op.execute(f'ALTER TABLE "{table}" ALTER COLUMN body TYPE {kind} USING {using}')
+        return
+
+    def to_binary(sealed: bool, body: str) -> bytes:
+        if not sealed:
+            return body.encode()
+        kid, _, blob = body.partition(".")
+        return kid.encode() + b"." + base64.b64decode(blob.translate(_STANDARD))
+
+    def to_text(sealed: bool, body: bytes) -> str:
+        if not sealed:
+            return body.decode()
+        kid, _, raw = body.partition(b".")
+        return f"{kid.decode()}.{base64.b64encode(raw).decode()}"
+
+    convert: Any = to_binary if binary else to_text
+    rows = bind.execute(sa.text(f'SELECT position, sealed, body FROM "{table}"')).all()
+    update = sa.text(f'UPDATE "{table}" SET body = :body WHERE position = :position')
+    for position, sealed, body in rows:
+        bind.execute(update, {"body": convert(bool(sealed), body), "position": position})
+    with op.batch_alter_table(table) as batch:
+        new, old = (sa.LargeBinary(), sa.Text()) if binary else (sa.Text(), sa.LargeBinary())
+        batch.alter_column("body", type_=new, existing_type=old, existing_nullable=False)
+
+
+_STANDARD = str.maketrans("-_", "+/")
