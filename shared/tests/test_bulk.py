@@ -19,6 +19,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -62,6 +63,7 @@ THINGS = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Column("ok", Boolean, nullable=True),
     Column("note", String(20), nullable=True),
+    Column("blob", LargeBinary, nullable=True),  # in base64 through a JSON document
 )
 KEYS = Table("keys", metadata, Column("id", String(8), primary_key=True))
 AT = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
@@ -79,6 +81,7 @@ def rows(count: int, start: int = 0) -> list[dict[str, object]]:
             "at": AT,
             "ok": [True, False, None][i % 3],
             "note": None if i % 2 else f"n\"'{{,}}\\{i}",  # JSON and array-literal specials
+            "blob": None if i % 5 == 4 else bytes(range(256))[i % 256 :] + b"\\x00",
         }
         for i in range(start, start + count)
     ]
@@ -501,7 +504,7 @@ async def test_copied_rows_are_stored_exactly(db: Database, unit: Unit, count: i
 
 @pytest.mark.parametrize("count", [3, 300])
 async def test_copied_records_are_stored_exactly(db: Database, unit: Unit, count: int) -> None:
-    columns = ("note", "id", "n", "x", "day", "at", "ok")  # not the table's order
+    columns = ("note", "id", "blob", "n", "x", "day", "at", "ok")  # not the table's order
     records = [tuple(row[c] for c in columns) for row in rows(count)]
     async with unit(db) as session:
         await copy_records(session, THINGS, columns, records)

@@ -175,7 +175,7 @@ async def test_events_the_commit_cannot_carry_are_written_at_once_with_their_pos
     db_urls: dict[str, str],
 ) -> None:
     """On a DirectTransaction a row with a ``$`` in its text cannot go with the COMMIT (its
-    document is dollar-quoted there; a body travels as hex, ADR 0031, so here the ``$`` is
+    document is dollar-quoted there; a body travels in base64, ADR 0031, so here the ``$`` is
     in the subject): the counter is advanced and the rows copied at once, at consecutive
     positions, as elsewhere."""
     await truncate(db_urls["ingest"])
