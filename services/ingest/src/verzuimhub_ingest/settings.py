@@ -24,7 +24,8 @@ class IngestSettings(ServiceSettings):
     )
     encryption_keys: str = Field(
         DEV_ENCRYPTION_KEYS,
-        description="AES-GCM keys for identities and notes at rest: kid=secret,kid=secret.",
+        description="AES-GCM keys for identities and notes at rest: kid=secret,kid=secret "
+        "(a key id holds no '.').",
     )
     encryption_active_key: str = Field("dev1", description="Key id new data is sealed with.")
     catalogue_file: Path | None = Field(

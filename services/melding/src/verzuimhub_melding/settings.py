@@ -51,7 +51,8 @@ class MeldingSettings(ServiceSettings):
     )
     encryption_keys: str = Field(
         f"dev1={DEV_SECRET_MARKER}:melding-encryption",
-        description="AES-GCM keys for PGNs and contact data at rest: kid=secret,kid=secret.",
+        description="AES-GCM keys for PGNs and contact data at rest: kid=secret,kid=secret "
+        "(a key id holds no '.').",
     )
     encryption_active_key: str = Field("dev1", description="Key id new data is sealed with.")
     v4_gemeenten: list[str] = Field(
