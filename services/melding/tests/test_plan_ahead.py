@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from verzuimhub.testing import truncate
+from verzuimhub_melding import repository as repo
 from verzuimhub_melding.service import (
     IngestBatch,
     IngestPlan,
@@ -190,7 +191,6 @@ async def test_the_plan_ahead_answers_for_its_own_pupils_and_registrations(
 ) -> None:
     """What the plan ahead writes is not read again: the next plan looks up only the
     pupils and registrations the batch before it did not have."""
-    from verzuimhub_melding import repository as repo
 
     asked: dict[str, set[Any]] = {"ledger": set(), "pupils": set()}
     ledger_versions, leerlingen_by_key = repo.ledger_versions, repo.leerlingen_by_key
@@ -222,7 +222,8 @@ async def test_the_plan_ahead_answers_for_its_own_pupils_and_registrations(
     # And it counts on what the first writes: r1 updated, r2 withdrawn, A and B not made again.
     assert [row[0] for row in following.updates] == ["r1"]
     assert following.deletions == ["r2"]
-    assert [p["pgn_hash"] for p in following.new_pupils] == [link(C, "melding-link")]
+    pgn_hash = repo.NEW_PUPIL_COLUMNS.index("pgn_hash")
+    assert [p[pgn_hash] for p in following.new_pupils] == [link(C, "melding-link")]
 
 
 async def test_a_large_batch_is_planned_in_turns_of_the_event_loop() -> None:

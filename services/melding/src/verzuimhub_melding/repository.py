@@ -24,7 +24,6 @@ from verzuimhub_shared.db import (
     bulk_update,
     by_keys,
     copy_records,
-    copy_rows,
     delete_by_keys,
     dialect_insert,
     highest,
@@ -82,12 +81,17 @@ def _chunks(session: AsyncSession, values: Sequence[Any]) -> Iterable[Sequence[A
     return (values[start : start + size] for start in range(0, len(values), size))
 
 
-async def insert_leerlingen(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Pupils melding does not know yet. Only the feed consumer adds pupils, and it read
-    them in the transaction that holds the cursor's lock: nothing can add them meanwhile,
-    and a conflict fails loudly (ignoring one would leave the ledger rows without their
-    pupil)."""
-    await copy_rows(session, L, rows)
+#: A new pupil's row as :func:`insert_leerlingen` takes it, in this order.
+NEW_PUPIL_COLUMNS = ("id", "pgn_hash", "pgn_sealed", "brin", *PUPIL_FACTS, "gewijzigd_op")
+
+
+async def insert_leerlingen(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Pupils melding does not know yet, each the values of :data:`NEW_PUPIL_COLUMNS`
+    (tuples, not dicts: a replay makes one for each of thousands of new pupils). Only the
+    feed consumer adds pupils, and it read them in the transaction that holds the cursor's
+    lock: nothing can add them meanwhile, and a conflict fails loudly (ignoring one would
+    leave the ledger rows without their pupil)."""
+    await copy_records(session, L, NEW_PUPIL_COLUMNS, rows)
 
 
 async def update_leerlingen(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:

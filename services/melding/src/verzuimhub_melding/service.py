@@ -278,7 +278,7 @@ class IngestPlan:
     of the batch after it (``ledger``: a registration's (version, pupil, date), ``None``
     once withdrawn; ``pupils``: a pupil's id and facts by (link pseudonym, BRIN))."""
 
-    new_pupils: list[dict[str, Any]]
+    new_pupils: list[tuple[Any, ...]]  # in repo.NEW_PUPIL_COLUMNS order
     pupil_updates: list[dict[str, Any]]
     inserts: list[tuple[Any, ...]]
     updates: list[tuple[Any, ...]]
@@ -328,7 +328,7 @@ async def plan_ingest_events(
         changed[leerling_id] = min(day, changed.get(leerling_id, day))
 
     now = datetime.now(UTC)
-    new_pupils: dict[tuple[str, str], dict[str, Any]] = {}
+    new_pupils: dict[tuple[str, str], tuple[Any, ...]] = {}
     pupil_updates: dict[str, dict[str, Any]] = {}
     pupils: dict[tuple[str, str], tuple[str, tuple[Any, ...]]] = {}
     ledger: dict[str, tuple[int, str, date] | None] = {}
@@ -349,17 +349,20 @@ async def plan_ingest_events(
                 if leerling_id in pupil_updates or known_facts != current:
                     pupil_updates[leerling_id] = _facts(current, now) | {"_id": leerling_id}
             elif key in new_pupils:
-                leerling_id = new_pupils[key]["id"]
+                made = new_pupils[key]
+                leerling_id = made[0]
                 if pupils[key][1] != current:
-                    new_pupils[key].update(_facts(current, now))
+                    new_pupils[key] = (*made[:4], *current, now)
             else:
                 leerling_id = new_id()
-                new_pupils[key] = _facts(current, now) | {
-                    "id": leerling_id,
-                    "pgn_hash": key[0],
-                    "pgn_sealed": ctx.sealer.seal(reg.pgn, context="pgn"),
-                    "brin": reg.brin,
-                }
+                new_pupils[key] = (  # in repo.NEW_PUPIL_COLUMNS order
+                    leerling_id,
+                    key[0],
+                    ctx.sealer.seal(reg.pgn, context="pgn"),
+                    reg.brin,
+                    *current,
+                    now,
+                )
             pupils[key] = (leerling_id, current)
             row = (  # in repo.LEDGER_COLUMNS order
                 reg.registratie_id,
