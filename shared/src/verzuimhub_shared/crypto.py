@@ -91,9 +91,8 @@ class Sealer:
         self._binary_prefix = f"{active}.".encode()
 
     def seal(self, plaintext: str, context: str = "") -> str:
-        nonce = os.urandom(12)
-        ct = self._aeads[self.active].encrypt(nonce, plaintext.encode(), context.encode())
-        return f"{self.active}.{pybase64.b64encode_as_string(nonce + ct)}"
+        raw = self._encrypt(plaintext.encode(), context)
+        return f"{self.active}.{pybase64.b64encode_as_string(raw)}"
 
     def open(self, sealed: str, context: str = "") -> str:
         plaintext = self.open_bytes(sealed, context)
@@ -102,34 +101,37 @@ class Sealer:
         except UnicodeDecodeError as exc:  # sealed as bytes by something other than seal()
             raise DecryptionError("the plaintext is not UTF-8 text") from exc
 
+    def open_bytes(self, sealed: str, context: str = "") -> bytes:
+        """:meth:`open`, the plaintext as its UTF-8 bytes."""
+        kid, _, blob = sealed.partition(".")
+        # "-" and "_" stand only in the URL-safe alphabet; without them it is the same text.
+        urlsafe = "-" in blob or "_" in blob
+        raw = pybase64.urlsafe_b64decode(blob) if urlsafe else pybase64.b64decode(blob)
+        return self._decrypt(self._aeads.get(kid), kid, raw, context)
+
     def seal_binary(self, plaintext: bytes, context: str = "") -> bytes:
         """:meth:`seal` for a binary column: ``<kid>.`` then the nonce and the ciphertext as
         they are, where the text has them in base64. A feed's rows are sealed so (ADR 0031):
         each is opened every time it is served, and the base64 was a third of opening one."""
-        nonce = os.urandom(12)
-        ct = self._aeads[self.active].encrypt(nonce, plaintext, context.encode())
-        return self._binary_prefix + nonce + ct
+        return self._binary_prefix + self._encrypt(plaintext, context)
 
     def open_binary(self, sealed: bytes, context: str = "") -> bytes:
         """The plaintext of what :meth:`seal_binary` sealed."""
         kid, _, raw = sealed.partition(b".")
-        aead = self._binary_aeads.get(kid)
-        if aead is None:
-            raise DecryptionError(f"unknown key id {kid.decode(errors='replace')!r}")
-        try:
-            return aead.decrypt(raw[:12], raw[12:], context.encode())
-        except Exception as exc:
-            raise DecryptionError("ciphertext does not authenticate") from exc
+        return self._decrypt(self._binary_aeads.get(kid), kid, raw, context)
 
-    def open_bytes(self, sealed: str, context: str = "") -> bytes:
-        """:meth:`open`, the plaintext as its UTF-8 bytes."""
-        kid, _, blob = sealed.partition(".")
-        aead = self._aeads.get(kid)
+    def _encrypt(self, plaintext: bytes, context: str) -> bytes:
+        """A fresh nonce and the ciphertext under the active key: both sealed forms'."""
+        nonce = os.urandom(12)
+        return nonce + self._aeads[self.active].encrypt(nonce, plaintext, context.encode())
+
+    @staticmethod
+    def _decrypt(aead: AESGCM | None, kid: str | bytes, raw: bytes, context: str) -> bytes:
+        """The plaintext of a nonce and ciphertext sealed under key ``kid`` (``aead``, or
+        ``None`` when no such key is configured)."""
         if aead is None:
-            raise DecryptionError(f"unknown key id {kid!r}")
-        # "-" and "_" stand only in the URL-safe alphabet; without them it is the same text.
-        urlsafe = "-" in blob or "_" in blob
-        raw = pybase64.urlsafe_b64decode(blob) if urlsafe else pybase64.b64decode(blob)
+            name = kid.decode(errors="replace") if isinstance(kid, bytes) else kid
+            raise DecryptionError(f"unknown key id {name!r}")
         try:
             return aead.decrypt(raw[:12], raw[12:], context.encode())
         except Exception as exc:

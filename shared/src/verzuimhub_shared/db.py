@@ -750,13 +750,12 @@ def recordset(table: Table, columns: Sequence[str], *, param: str = "rows", **re
     names = [*columns, *renamed]
     types = [_pg_type(table, renamed.get(name, name)) for name in names]
     source = f"json_to_recordset(CAST(:{param} AS json))"
-    if "BYTEA" not in types:
-        fields = ", ".join(f'"{name}" {kind}' for name, kind in zip(names, types, strict=True))
-        return f"{source} AS x({fields})"
     fields = ", ".join(
         f'"{name}" {"TEXT" if kind == "BYTEA" else kind}'
         for name, kind in zip(names, types, strict=True)
     )
+    if "BYTEA" not in types:
+        return f"{source} AS x({fields})"
     values = ", ".join(
         f'decode(r."{name}", \'base64\') AS "{name}"' if kind == "BYTEA" else f'r."{name}"'
         for name, kind in zip(names, types, strict=True)

@@ -158,8 +158,8 @@ def feed_body_binary(table: str, binary: bool = True) -> None:
     convert: Any = to_binary if binary else to_text
     rows = bind.execute(sa.text(f'SELECT position, sealed, body FROM "{table}"')).all()
     update = sa.text(f'UPDATE "{table}" SET body = :body WHERE position = :position')
-    for position, sealed, body in rows:
-        bind.execute(update, {"body": convert(bool(sealed), body), "position": position})
+    if rows:  # one executemany
+        bind.execute(update, [{"body": convert(bool(s), b), "position": p} for p, s, b in rows])
     with op.batch_alter_table(table) as batch:
         new, old = (sa.LargeBinary(), sa.Text()) if binary else (sa.Text(), sa.LargeBinary())
         batch.alter_column("body", type_=new, existing_type=old, existing_nullable=False)
