@@ -298,8 +298,15 @@ async def read_batch(
         result = await fetch_plain(session, _page_statement(t), params)
     # In bytes throughout: the rows are bytes (ADR 0031), and the page is not one string
     # to encode at the end (twenty-fourth session: 6 % of serving a page's instructions).
+    # The page is made in one join of its pieces, each event after its separator: not
+    # joined and then bracketed, two more copies of the whole page (1.6 MB), nor each
+    # unpositioned body sliced and then concatenated with its position. By ``timeit`` on
+    # 2,500 rows: 1.8-3.1 µs an event as it was, 0.6 as it is (a body's tail as a
+    # ``memoryview`` instead of a slice: 0.7-0.8; twenty-sixth session).
     parts: list[bytes] = []
+    add = parts.append
     skip = len(_UNPOSITIONED)
+    separator = b"["  # before the first event; then the separator between two
     for position, sealed, body in result:
         if sealed:
             if sealer is None:
@@ -308,9 +315,14 @@ async def read_batch(
         else:
             data = body
         if data.startswith(_UNPOSITIONED):  # the row's position written in (ADR 0026)
-            data = b'{"position":%d,' % position + data[skip:]
-        parts.append(data)
-    return b"[" + _EVENT_SEPARATOR.join(parts) + b"]"
+            add(b'%s{"position":%d,' % (separator, position))
+            add(data[skip:])
+        else:
+            add(separator)
+            add(data)
+        separator = _EVENT_SEPARATOR
+    add(b"]" if parts else b"[]")
+    return b"".join(parts)
 
 
 def page_parts(content: bytes, size: int) -> Iterator[bytes | memoryview]:
